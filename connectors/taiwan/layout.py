@@ -1,0 +1,363 @@
+"""Raw-file layout of the Taiwan extracts and the staging schema derived from it.
+
+This module is the contract between three parts of the project:
+
+* the synthetic generator (``crossbridge.synth.taiwan``) writes files in this layout;
+* the connector (``connectors.taiwan``) reads, types and validates them by it;
+* the OMOP mappings (``mappings.omop_cdm_v54``) read the staged Parquet whose
+  columns are given by :func:`staging_columns`.
+
+Raw files follow the Health and Welfare Data Science Center (HWDC) naming
+(H_NHI_OPDTE, ...), one CSV per file type and period, comma-separated, with a
+header line, no quoting (no field contains a comma), CP950 by default.  Claim
+files are monthly and carry the ROC year-month in the name (``h_nhi_opdte10301.csv``
+is January 2014, i.e. ROC year 103).  Codes are stored without dots,
+left-aligned and space-padded to the column width.  Claim dates are Western
+(YYYYMMDD / YYYYMM); the biobank files use ROC dates (YYY/MM/DD).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal[
+    "national_id",  # Taiwan national ID / resident certificate: validated, replaced by person_key
+    "str",  # free text (may hold Chinese characters)
+    "code",  # left-aligned, space-padded code: trailing blanks stripped, '' -> null
+    "int",  # integer
+    "decimal",  # decimal number
+    "date",  # Western YYYYMMDD
+    "ym",  # Western YYYYMM
+    "year",  # Western YYYY
+    "roc_date",  # ROC YYY/MM/DD (year = AD - 1911)
+    "partial_date",  # YYYYMMDD where unknown month/day are written 99 (cancer registry)
+]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    width: int | None = None  # padded width for "code" columns; fixed length for ids
+    required: bool = False  # a required column that is empty quarantines the row
+
+
+@dataclass(frozen=True)
+class FileType:
+    key: str  # staging table name, e.g. "opdte"
+    hwdc_name: str  # e.g. "H_NHI_OPDTE"
+    nhird_name: str  # older NHIRD research-database name, e.g. "CD"
+    period: Literal["month", "year", "none"]  # file split; claim files are monthly
+    columns: tuple[Column, ...]
+    description: str
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def file_name(self, roc_year: int | None = None, month: int | None = None) -> str:
+        """File name for one period: ``h_nhi_opdte10301.csv`` (ROC 103, January)."""
+        stem = self.hwdc_name.lower()
+        if self.period == "month":
+            return f"{stem}{roc_year:03d}{month:02d}.csv"
+        if self.period == "year":
+            return f"{stem}{roc_year:03d}.csv"
+        return f"{stem}.csv"
+
+    @property
+    def file_pattern(self) -> re.Pattern[str]:
+        stem = re.escape(self.hwdc_name.lower())
+        if self.period == "month":
+            return re.compile(rf"^{stem}(\d{{3}})(0[1-9]|1[0-2])\.csv$")
+        if self.period == "year":
+            return re.compile(rf"^{stem}(\d{{3}})\.csv$")
+        return re.compile(rf"^{stem}\.csv$")
+
+
+def C(name: str, kind: Kind = "str", width: int | None = None, required: bool = False) -> Column:
+    return Column(name, kind, width, required)
+
+
+# The visit key: FEE_YM + APPL_TYPE + HOSP_ID + APPL_DATE + CASE_TYPE + SEQ_NO.
+VISIT_KEY = ("FEE_YM", "APPL_TYPE", "HOSP_ID", "APPL_DATE", "CASE_TYPE", "SEQ_NO")
+_KEY_COLUMNS = (
+    C("FEE_YM", "ym", required=True),
+    C("APPL_TYPE", "code", 1, required=True),  # 1 original claim, 2 supplementary claim
+    C("HOSP_ID", "code", 10, required=True),
+    C("APPL_DATE", "date", required=True),
+    C("CASE_TYPE", "code", 2, required=True),
+    C("SEQ_NO", "int", required=True),
+)
+ICD_WIDTH = 7  # ICD-9-CM (<=5) and ICD-10-CM (<=7) share the ICD9CM_n columns
+OP_WIDTH = 7
+ORDER_CODE_WIDTH = 12  # NHI drug codes are 10 characters, fee/procedure codes 6
+
+ENROL = FileType(
+    "enrol", "H_NHI_ENROL", "ID", "year",
+    (
+        C("ID", "national_id", 10, required=True),
+        C("ID_BIRTH_Y", "year", required=True),
+        C("ID_S", "code", 1, required=True),  # 1 male, 2 female, 9 unknown
+        C("PREM_YM", "ym", required=True),  # premium month of this enrolment record
+        C("ID_STATUS", "code", 1, required=True),  # 1 active 2 suspended 3 out 4 withdrawn 5 death
+        C("AREA_NO_I", "code", 4),  # region code of the insured unit
+    ),
+    "Enrolment: one row per person per year of insurance (and one at each status change).",
+)
+
+OPDTE = FileType(
+    "opdte", "H_NHI_OPDTE", "CD", "month",
+    _KEY_COLUMNS
+    + (
+        C("ID", "national_id", 10, required=True),
+        C("ID_BIRTH_Y", "year"),
+        C("ID_S", "code", 1),
+        C("FUNC_TYPE", "code", 2),  # department
+        C("FUNC_DATE", "date", required=True),
+        C("ICD9CM_1", "code", ICD_WIDTH),
+        C("ICD9CM_2", "code", ICD_WIDTH),
+        C("ICD9CM_3", "code", ICD_WIDTH),
+        C("ICD_OP_CODE1", "code", OP_WIDTH),
+        C("ICD_OP_CODE2", "code", OP_WIDTH),
+        C("DRUG_DAY", "int"),
+        C("PRSN_ID", "code", 10),  # physician (already de-identified by the HWDC)
+        C("T_DOT", "int"),  # total claimed points
+    ),
+    "Outpatient visits (CD).",
+)
+
+OPDTO = FileType(
+    "opdto", "H_NHI_OPDTO", "OO", "month",
+    _KEY_COLUMNS
+    + (
+        C("ORDER_SEQ_NO", "int", required=True),
+        C("ORDER_TYPE", "code", 1, required=True),  # 1 drug, 2 treatment, 3 special material, ...
+        C("DRUG_NO", "code", ORDER_CODE_WIDTH, required=True),
+        C("DRUG_USE", "decimal"),
+        C("DRUG_FRE", "code", 8),  # QD, BID, TID, QID, HS, PRN ...
+        C("TOTAL_QTY", "decimal"),
+        C("DRUG_DAY", "int"),
+    ),
+    "Outpatient orders (OO).",
+)
+
+IPDTE = FileType(
+    "ipdte", "H_NHI_IPDTE", "DD", "month",
+    _KEY_COLUMNS
+    + (
+        C("ID", "national_id", 10, required=True),
+        C("ID_BIRTH_Y", "year"),
+        C("ID_S", "code", 1),
+        C("FUNC_TYPE", "code", 2),
+        C("IN_DATE", "date", required=True),
+        C("OUT_DATE", "date"),  # empty while still admitted at the end of the segment
+        C("APPL_BEG_DATE", "date", required=True),  # billing segment start
+        C("APPL_END_DATE", "date", required=True),  # billing segment end
+        C("ICD9CM_1", "code", ICD_WIDTH),
+        C("ICD9CM_2", "code", ICD_WIDTH),
+        C("ICD9CM_3", "code", ICD_WIDTH),
+        C("ICD9CM_4", "code", ICD_WIDTH),
+        C("ICD9CM_5", "code", ICD_WIDTH),
+        C("ICD_OP_CODE1", "code", OP_WIDTH),
+        C("ICD_OP_CODE2", "code", OP_WIDTH),
+        C("ICD_OP_CODE3", "code", OP_WIDTH),
+        C("ICD_OP_CODE4", "code", OP_WIDTH),
+        C("ICD_OP_CODE5", "code", OP_WIDTH),
+        C("TRAN_CODE", "code", 1),  # discharge outcome: 4 death, 6 transfer, 1 home ...
+        C("E_BED_DAY", "int"),
+        C("S_BED_DAY", "int"),
+    ),
+    "Inpatient admissions (DD); long stays come as monthly billing segments.",
+)
+
+IPDTO = FileType(
+    "ipdto", "H_NHI_IPDTO", "DO", "month",
+    _KEY_COLUMNS
+    + (
+        C("ORDER_SEQ_NO", "int", required=True),
+        C("ORDER_TYPE", "code", 1, required=True),
+        C("ORDER_CODE", "code", ORDER_CODE_WIDTH, required=True),
+        C("DRUG_FRE", "code", 8),
+        C("ORDER_QTY", "decimal"),
+        C("DRUG_DAY", "int"),
+    ),
+    "Inpatient orders (DO).",
+)
+
+DRUGE = FileType(
+    "druge", "H_NHI_DRUGE", "GD", "month",
+    _KEY_COLUMNS
+    + (
+        C("ID", "national_id", 10, required=True),
+        C("ID_BIRTH_Y", "year"),
+        C("ID_S", "code", 1),
+        C("FUNC_DATE", "date", required=True),  # dispensing date
+        C("R_HOSP_ID", "code", 10),  # prescribing hospital
+        C("PRSN_ID", "code", 10),  # pharmacist
+        C("DRUG_DAY", "int"),
+    ),
+    "Contracted-pharmacy dispensing (GD).",
+)
+
+DRUGO = FileType(
+    "drugo", "H_NHI_DRUGO", "GO", "month",
+    _KEY_COLUMNS
+    + (
+        C("ORDER_SEQ_NO", "int", required=True),
+        C("DRUG_NO", "code", ORDER_CODE_WIDTH, required=True),
+        C("DRUG_USE", "decimal"),
+        C("DRUG_FRE", "code", 8),
+        C("TOTAL_QTY", "decimal"),
+        C("DRUG_DAY", "int"),
+    ),
+    "Contracted-pharmacy dispensing orders (GO).",
+)
+
+DRUG = FileType(
+    "drug", "H_NHI_DRUG", "DRUG", "none",
+    (
+        C("DRUG_ID", "code", 10, required=True),
+        C("DRUG_NAME_E", "str"),
+        C("DRUG_NAME_C", "str"),  # Chinese name
+        C("ATC_CODE", "code", 7),
+        C("UNIT", "code", 4),
+        C("VALID_S_DATE", "date"),
+        C("VALID_E_DATE", "date"),
+    ),
+    "Drug master: NHI drug code with its ATC code.",
+)
+
+HOSB = FileType(
+    "hosb", "H_NHI_HOSB", "HOSB", "none",
+    (
+        C("HOSP_ID", "code", 10, required=True),
+        C("HOSP_NAME", "str"),  # Chinese name
+        C("HOSP_CONT_TYPE", "code", 1),  # 1 medical centre, 2 regional, 3 district, 4 clinic, 5 pharmacy
+        C("AREA_NO_H", "code", 4),
+        C("HOSP_OPEN_DATE", "date"),
+    ),
+    "Facilities (HOSB).",
+)
+
+DEATH = FileType(
+    "death", "H_OST_DEATH", "DEATH", "none",
+    (
+        C("ID", "national_id", 10, required=True),
+        C("ID_S", "code", 1),
+        C("ID_BIRTH_Y", "year"),
+        C("D_DATE", "date", required=True),
+        C("D_CODE", "code", 5),  # ICD-9 underlying cause (1981-2007); empty from 2008
+        C("ICD10", "code", 7),  # ICD-10 underlying cause (2008 on)
+    ),
+    "Cause of death.",
+)
+
+CANCER = FileType(
+    "cancer", "H_HPA_TCR", "TCR", "none",
+    (
+        C("ID", "national_id", 10, required=True),
+        C("DIAG_DT", "partial_date", required=True),  # unknown parts written 99
+        C("CASITE", "code", 4, required=True),  # ICD-O-3 topography without dot, e.g. C349
+        C("HISTBEH", "code", 5, required=True),  # morphology (4) + behaviour (1), e.g. 81403
+        C("SURG_CODE", "code", 2),
+        C("SURG_DATE", "date"),
+        C("RT_CODE", "code", 2),
+        C("RT_DATE", "date"),
+        C("CHEMO_CODE", "code", 2),
+        C("CHEMO_DATE", "date"),
+    ),
+    "Taiwan Cancer Registry (long form, simplified).",
+)
+
+BIOBANK_PARTICIPANT = FileType(
+    "bb_participant", "NBCT_PARTICIPANT", "NBCT", "none",
+    (
+        C("PARTICIPANT_ID", "code", 12, required=True),
+        C("ID", "national_id", 10, required=True),
+        C("BIOBANK_ID", "code", 4, required=True),  # member biobank of the consortium
+        C("BIOBANK_NAME", "str"),
+        C("CONSENT_TYPE", "code", 8, required=True),  # BROAD
+        C("CONSENT_DATE", "roc_date", required=True),
+        C("WITHDRAW_DATE", "roc_date"),
+    ),
+    "National Biobank Consortium of Taiwan: participants with their broad consent.",
+)
+
+BIOBANK_SPECIMEN = FileType(
+    "bb_specimen", "NBCT_SPECIMEN", "NBCT", "none",
+    (
+        C("SPECIMEN_ID", "code", 14, required=True),
+        C("PARTICIPANT_ID", "code", 12, required=True),
+        C("SPECIMEN_TYPE", "code", 8, required=True),  # BLOOD SERUM PLASMA DNA TISSUE URINE SALIVA
+        C("COLLECT_DATE", "roc_date", required=True),
+        C("DIAG_CODE", "code", 7),  # linked diagnosis, ICD-10-CM without dot
+        C("BIOBANK_ID", "code", 4),
+    ),
+    "National Biobank Consortium of Taiwan: specimens.",
+)
+
+FILE_TYPES: tuple[FileType, ...] = (
+    ENROL, OPDTE, OPDTO, IPDTE, IPDTO, DRUGE, DRUGO, DRUG, HOSB, DEATH, CANCER,
+    BIOBANK_PARTICIPANT, BIOBANK_SPECIMEN,
+)
+BY_KEY = {ft.key: ft for ft in FILE_TYPES}
+
+# Provenance columns every staged row carries.
+PROVENANCE = ("_source_file", "_row_number")
+PERSON_KEY = "person_key"  # site pseudonym (hex HMAC-SHA256) replacing the national ID
+
+
+def identify(file_name: str) -> FileType | None:
+    """The file type a landing-zone file name belongs to, or None."""
+    low = file_name.lower()
+    for ft in FILE_TYPES:
+        if ft.file_pattern.match(low):
+            return ft
+    return None
+
+
+def staging_columns(ft: FileType) -> list[tuple[str, str]]:
+    """(name, Arrow type name) of the staged Parquet for a file type.
+
+    The national-ID column becomes ``person_key``; codes are strings with the
+    padding stripped; ``date``/``roc_date``/``partial_date`` become date32
+    (``partial_date`` also keeps the raw text in ``<NAME>_RAW``); ``ym`` stays a
+    string ``YYYYMM``; ``year`` and ``int`` are int32 (SEQ_NO int64), decimals float64.
+    """
+    out: list[tuple[str, str]] = []
+    for c in ft.columns:
+        if c.kind == "national_id":
+            out.append((PERSON_KEY, "string"))
+        elif c.kind in ("date", "roc_date"):
+            out.append((c.name, "date32"))
+        elif c.kind == "partial_date":
+            out.append((c.name, "date32"))
+            out.append((c.name + "_RAW", "string"))
+        elif c.kind == "year":
+            out.append((c.name, "int32"))
+        elif c.kind == "int":
+            out.append((c.name, "int64"))
+        elif c.kind == "decimal":
+            out.append((c.name, "float64"))
+        else:  # str, code, ym
+            out.append((c.name, "string"))
+    out.append(("_source_file", "string"))
+    out.append(("_row_number", "int64"))
+    return out
+
+
+# Quarantine reason codes: the connector writes these, the generator's ground
+# truth names them, the run summary counts by them.
+QUARANTINE_REASONS = {
+    "invalid_national_id": "national ID fails the format or check-digit rule",
+    "impossible_date": "a date field does not parse or lies outside 1900..today",
+    "bad_number": "a numeric field does not parse",
+    "missing_required": "a required field is empty",
+    "wrong_field_count": "the line has too few or too many fields (e.g. truncated)",
+    "undecodable": "the line's bytes are not valid in the file's encoding",
+    "wrong_encoding": "the line is valid UTF-8 text inside a CP950 file",
+    "duplicate_row": "an exact repeat of an earlier row of the same file type",
+    "orphan_order": "an order row whose visit key matches no staged visit",
+}

@@ -1,0 +1,33 @@
+"""Well-known OMOP standard concept ids used by the mappings.
+
+Ids are those of the public OMOP vocabularies (Athena); the demo vocabulary in
+``terminology/demo_vocabulary`` carries every one of them, and a test checks
+that each constant here exists there with the expected domain.
+"""
+
+# Gender
+GENDER_MALE = 8507
+GENDER_FEMALE = 8532
+# Visits
+VISIT_INPATIENT = 9201
+VISIT_OUTPATIENT = 9202
+VISIT_EMERGENCY = 9203
+VISIT_ER_AND_INPATIENT = 262
+VISIT_PHARMACY = 581458
+# Type concepts (provenance of a record)
+TYPE_CLAIM = 32810
+TYPE_PHARMACY_CLAIM = 32869
+TYPE_EHR = 32817
+TYPE_REGISTRY = 32879
+TYPE_DEATH_CERTIFICATE = 32815
+# Condition status
+STATUS_PRIMARY_DIAGNOSIS = 32902
+STATUS_SECONDARY_DIAGNOSIS = 32908
+# Cause-of-death roles (Condition Status vocabulary)
+STATUS_UNDERLYING_CAUSE_OF_DEATH = 32911
+STATUS_IMMEDIATE_CAUSE_OF_DEATH = 32897
+STATUS_CONTRIBUTORY_CAUSE_OF_DEATH = 32894
+# Unmapped
+NO_MATCHING_CONCEPT = 0
+# Local concept-id block for project-owned source vocabularies (as FinOMOP does)
+LOCAL_CONCEPT_ID_START = 2_000_000_000
