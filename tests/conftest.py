@@ -1,0 +1,55 @@
+"""Shared fixtures: connections to the PostgreSQL and Redis services on 127.0.0.1.
+
+Tests that need a service are skipped when it is unreachable, unless
+CROSSBRIDGE_REQUIRE_SERVICES=1 (CI), in which case they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+POSTGRES_BASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+def _unavailable(message: str) -> None:
+    if os.environ.get("CROSSBRIDGE_REQUIRE_SERVICES") == "1":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """URL of a fresh, uniquely named schema in database ``test``; dropped afterwards."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(POSTGRES_BASE_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        _unavailable(f"PostgreSQL not reachable at 127.0.0.1:5432: {exc}")
+    schema = f"cb_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{POSTGRES_BASE_URL}?schema={schema}"
+    finally:
+        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of the Redis server at 127.0.0.1:6379 (checked with a raw PING)."""
+    try:
+        with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=3) as sock:
+            sock.sendall(b"PING\r\n")
+            reply = sock.recv(64)
+    except OSError as exc:
+        _unavailable(f"Redis not reachable at {REDIS_HOST}:{REDIS_PORT}: {exc}")
+    if not reply.startswith(b"+PONG"):
+        _unavailable(f"Redis not reachable at {REDIS_HOST}:{REDIS_PORT}: PING answered {reply!r}")
+    return f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
