@@ -1,0 +1,312 @@
+"""Consolidate staged Taiwan claims with DuckDB: duplicates, visit keys, supplementary claims, orphans, stays.
+
+Reads ``staging/raw/<file_type>/*.parquet`` (written by :mod:`connectors.taiwan.stage`)
+and writes:
+
+* ``tables/<file_type>/part-0.parquet``: the rows the OMOP mappings read: the
+  staging columns, with ``visit_key`` (claim tables) and ``stay_key``
+  (``ipdte``/``ipdto``) inserted before the provenance columns;
+* ``quarantine/consolidate/<file_type>.parquet``: ``duplicate_row`` and
+  ``orphan_order`` rows (quarantine schema);
+* ``merged/<file_type>.parquet`` (claim tables): ``source_file, row_number,
+  reason, kept_source_file, kept_row_number`` for rows folded into another row.
+
+Rules, per file type:
+
+a. Exact duplicates (every staged column equal except provenance): the first
+   by (``_source_file``, ``_row_number``) is kept, later copies ->
+   quarantine ``duplicate_row``.
+b. Visit rows (opdte, ipdte, druge) and order rows (opdto, ipdto, drugo) get
+   ``visit_key`` = FEE_YM|APPL_TYPE|HOSP_ID|APPL_DATE(YYYYMMDD)|CASE_TYPE|SEQ_NO.
+c. A visit row with APPL_TYPE '2' (supplementary claim) matching an original
+   (APPL_TYPE '1') on person_key, HOSP_ID, FEE_YM, CASE_TYPE, SEQ_NO and the
+   service date (FUNC_DATE; IN_DATE and APPL_BEG_DATE for ipdte) is merged
+   into the original (reason ``supplementary_claim``; ``kept_*`` = the
+   original; the original's values are kept as they are), and its orders too
+   (``supplementary_claim_order``; ``kept_*`` = the original visit row).  A
+   supplementary claim without an original is kept as the visit.
+d. Order rows whose visit_key matches no kept visit row (nor a merged
+   supplementary claim) -> quarantine ``orphan_order``.  Orders of a
+   quarantined visit therefore become orphans.
+e. Split admissions: ipdte rows stay one per billing segment and get
+   ``stay_key`` = person_key|HOSP_ID|IN_DATE(YYYYMMDD); ipdto rows get the
+   stay_key of their segment.
+
+Every staged row ends in exactly one of tables/, quarantine/ or merged/; the
+counts are checked before returning.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from connectors.taiwan.layout import FILE_TYPES, PROVENANCE, QUARANTINE_REASONS, VISIT_KEY, FileType, staging_columns
+
+MERGE_REASONS = {
+    "supplementary_claim": "a supplementary claim (APPL_TYPE 2) folded into its original claim",
+    "supplementary_claim_order": "an order of a supplementary claim folded into the original claim",
+}
+VISIT_ORDERS = {"opdte": "opdto", "ipdte": "ipdto", "druge": "drugo"}
+ORDER_VISITS = {order: visit for visit, order in VISIT_ORDERS.items()}
+SERVICE_DATES = {"opdte": ("FUNC_DATE",), "druge": ("FUNC_DATE",), "ipdte": ("IN_DATE", "APPL_BEG_DATE")}
+STAY_TABLES = ("ipdte", "ipdto")
+_SUPPLEMENT_MATCH = ("person_key", "HOSP_ID", "FEE_YM", "CASE_TYPE", "SEQ_NO")
+
+
+class ConsolidateInvariantError(RuntimeError):
+    """Staged rows were lost or duplicated during consolidation (a bug, never data)."""
+
+
+@dataclass
+class TableConsolidation:
+    """Where the staged rows of one file type went."""
+
+    file_type: str
+    rows_in: int = 0
+    rows_out: int = 0
+    quarantined: dict[str, int] = field(default_factory=dict)
+    merged: dict[str, int] = field(default_factory=dict)
+    repeated_visit_keys: int = 0  # visit keys carried by more than one kept visit row
+
+
+@dataclass
+class ConsolidateReport:
+    tables: dict[str, TableConsolidation] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Plain-data form (JSON-serialisable) for the run ledger."""
+        return {"tables": {k: asdict(v) for k, v in self.tables.items()}}
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def clear_consolidated(staging: Path) -> None:
+    """Remove the consolidation outputs of every Taiwan file type under ``staging``."""
+    for ft in FILE_TYPES:  # file types, not rows
+        tables = staging / "tables" / ft.key
+        if tables.exists():
+            shutil.rmtree(tables)
+        for f in (staging / "quarantine" / "consolidate" / f"{ft.key}.parquet", staging / "merged" / f"{ft.key}.parquet"):
+            f.unlink(missing_ok=True)
+
+
+def _data_columns(ft: FileType) -> list[str]:
+    return [n for n, _ in staging_columns(ft) if n not in PROVENANCE]
+
+
+def _visit_key_sql() -> str:
+    parts = []
+    for c in VISIT_KEY:
+        if c == "APPL_DATE":
+            parts.append(f"strftime({_q(c)}, '%Y%m%d')")
+        else:
+            parts.append(f"CAST({_q(c)} AS VARCHAR)")
+    return " || '|' || ".join(parts)
+
+
+def _stay_key_sql() -> str:
+    return "person_key || '|' || \"HOSP_ID\" || '|' || strftime(\"IN_DATE\", '%Y%m%d')"
+
+
+def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con.execute(f"COPY ({query}) TO {_lit(str(path))} (FORMAT parquet, COMPRESSION zstd)")
+
+
+def _counts(con: duckdb.DuckDBPyConnection, query: str) -> dict[str, int]:
+    return {r: n for r, n in con.execute(f"SELECT reason, count(*) FROM ({query}) GROUP BY reason ORDER BY reason").fetchall()}
+
+
+def consolidate_taiwan(staging: Path, memory_limit: str = "1GB", threads: int = 2) -> ConsolidateReport:
+    """Apply the consolidation rules (module docstring) to ``staging/raw`` and write tables/, quarantine/, merged/."""
+    staging = Path(staging)
+    clear_consolidated(staging)
+    tmp = staging / "_duckdb_tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    report = ConsolidateReport()
+    con = duckdb.connect(
+        config={
+            "memory_limit": memory_limit,
+            "threads": threads,
+            "temp_directory": str(tmp),
+            "preserve_insertion_order": False,
+        }
+    )
+    try:
+        present = [ft for ft in FILE_TYPES if any((staging / "raw" / ft.key).glob("*.parquet"))]
+        keys = {ft.key for ft in present}
+        for ft in present:
+            _dedupe(con, staging, ft, report)
+        for ft in present:
+            if ft.key in VISIT_ORDERS:
+                _visits(con, staging, ft, report)
+            elif ft.key in ORDER_VISITS:
+                continue
+            else:
+                _plain(con, staging, ft)
+        for ft in present:
+            if ft.key in ORDER_VISITS:
+                _orders(con, staging, ft, ORDER_VISITS[ft.key] in keys, report)
+        for ft in present:
+            _reconcile(con, staging, ft, report)
+    finally:
+        con.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return report
+
+
+def _dedupe(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, report: ConsolidateReport) -> None:
+    """Rule (a): number identical rows; write the later copies to quarantine."""
+    glob = _lit(str(staging / "raw" / ft.key / "*.parquet"))
+    cols = ", ".join(_q(c) for c in _data_columns(ft))
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE s_{ft.key} AS
+        SELECT *, row_number() OVER w AS _rank,
+               first_value(_source_file) OVER w AS _first_source, first_value(_row_number) OVER w AS _first_row
+        FROM read_parquet({glob})
+        WINDOW w AS (PARTITION BY {cols} ORDER BY _source_file, _row_number)"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE q_{ft.key} AS
+        SELECT _source_file AS source_file, _row_number AS row_number, {_lit(ft.key)} AS file_type,
+               'duplicate_row' AS reason, CAST(NULL AS VARCHAR) AS "column",
+               'exact repeat of ' || _first_source || ' line ' || CAST(_first_row AS VARCHAR) AS detail
+        FROM s_{ft.key} WHERE _rank > 1"""
+    )
+    rows_in = con.execute(f"SELECT count(*) FROM s_{ft.key}").fetchone()[0]
+    report.tables[ft.key] = TableConsolidation(ft.key, rows_in=rows_in)
+
+
+def _output_columns(ft: FileType, extra: list[str]) -> str:
+    cols = [_q(c) for c in _data_columns(ft)] + [_q(c) for c in extra] + ["_source_file", "_row_number"]
+    return ", ".join(cols)
+
+
+def _plain(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType) -> None:
+    """Non-claim file types: only duplicates are removed."""
+    _copy(
+        con,
+        f"SELECT {_output_columns(ft, [])} FROM s_{ft.key} WHERE _rank = 1 ORDER BY _source_file, _row_number",
+        staging / "tables" / ft.key / "part-0.parquet",
+    )
+
+
+def _visits(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, report: ConsolidateReport) -> None:
+    """Rules (b), (c), (e) for a visit table."""
+    k = ft.key
+    stay = f", {_stay_key_sql()} AS stay_key" if k in STAY_TABLES else ", CAST(NULL AS VARCHAR) AS stay_key"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE k_{k} AS
+        SELECT * EXCLUDE (_rank, _first_source, _first_row), {_visit_key_sql()} AS visit_key {stay}
+        FROM s_{k} WHERE _rank = 1"""
+    )
+    match = " AND ".join(f"s.{_q(c)} = o.{_q(c)}" for c in _SUPPLEMENT_MATCH + SERVICE_DATES[k])
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE m_{k} AS
+        SELECT s._source_file AS source_file, s._row_number AS row_number, 'supplementary_claim' AS reason,
+               o._source_file AS kept_source_file, o._row_number AS kept_row_number, s.visit_key
+        FROM k_{k} s JOIN k_{k} o ON s."APPL_TYPE" = '2' AND o."APPL_TYPE" = '1' AND {match}
+        QUALIFY row_number() OVER (PARTITION BY s._source_file, s._row_number
+                                   ORDER BY o._source_file, o._row_number) = 1"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE t_{k} AS
+        SELECT k.* FROM k_{k} k ANTI JOIN m_{k} m
+        ON k._source_file = m.source_file AND k._row_number = m.row_number"""
+    )
+    # visit_key -> stay_key of the kept visits, and visit_key -> original of merged supplements
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE kv_{k} AS
+        SELECT visit_key, arg_min(stay_key, (_source_file, _row_number)) AS stay_key, count(*) AS n
+        FROM t_{k} GROUP BY visit_key"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE mv_{k} AS
+        SELECT visit_key, kept_source_file, kept_row_number FROM m_{k}
+        QUALIFY row_number() OVER (PARTITION BY visit_key ORDER BY source_file, row_number) = 1"""
+    )
+    extra = ["visit_key"] + (["stay_key"] if k in STAY_TABLES else [])
+    _copy(
+        con,
+        f"SELECT {_output_columns(ft, extra)} FROM t_{k} ORDER BY _source_file, _row_number",
+        staging / "tables" / k / "part-0.parquet",
+    )
+    report.tables[k].repeated_visit_keys = con.execute(f"SELECT count(*) FROM kv_{k} WHERE n > 1").fetchone()[0]
+
+
+def _orders(
+    con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, visits_present: bool, report: ConsolidateReport
+) -> None:
+    """Rules (b), (c), (d), (e) for an order table."""
+    k, v = ft.key, ORDER_VISITS[ft.key]
+    if not visits_present:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE kv_{v} (visit_key VARCHAR, stay_key VARCHAR, n BIGINT)")
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE mv_{v}
+            (visit_key VARCHAR, kept_source_file VARCHAR, kept_row_number BIGINT)"""
+        )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE c_{k} AS
+        SELECT o.*, kv.stay_key, kv.visit_key IS NOT NULL AS _has_visit,
+               mv.kept_source_file AS _kept_source, mv.kept_row_number AS _kept_row
+        FROM (SELECT * EXCLUDE (_rank, _first_source, _first_row), {_visit_key_sql()} AS visit_key
+              FROM s_{k} WHERE _rank = 1) o
+        LEFT JOIN kv_{v} kv ON kv.visit_key = o.visit_key
+        LEFT JOIN mv_{v} mv ON mv.visit_key = o.visit_key"""
+    )
+    extra = ["visit_key"] + (["stay_key"] if k in STAY_TABLES else [])
+    _copy(
+        con,
+        f"SELECT {_output_columns(ft, extra)} FROM c_{k} WHERE _has_visit ORDER BY _source_file, _row_number",
+        staging / "tables" / k / "part-0.parquet",
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE m_{k} AS
+        SELECT _source_file AS source_file, _row_number AS row_number, 'supplementary_claim_order' AS reason,
+               _kept_source AS kept_source_file, _kept_row AS kept_row_number
+        FROM c_{k} WHERE NOT _has_visit AND _kept_source IS NOT NULL"""
+    )
+    con.execute(
+        f"""INSERT INTO q_{k}
+        SELECT _source_file, _row_number, {_lit(k)}, 'orphan_order', 'visit_key',
+               'visit_key ' || visit_key || ' matches no kept {v} row'
+        FROM c_{k} WHERE NOT _has_visit AND _kept_source IS NULL"""
+    )
+
+
+def _reconcile(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, report: ConsolidateReport) -> None:
+    """Write quarantine and merged files, count, and check rows_in = out + quarantined + merged."""
+    k = ft.key
+    entry = report.tables[k]
+    q_query = f"SELECT * FROM q_{k} ORDER BY source_file, row_number"
+    entry.quarantined = _counts(con, f"SELECT reason FROM q_{k}")
+    unknown = set(entry.quarantined) - set(QUARANTINE_REASONS)
+    if unknown:
+        raise ConsolidateInvariantError(f"{k}: unknown quarantine reasons {sorted(unknown)}")
+    if entry.quarantined:
+        _copy(con, q_query, staging / "quarantine" / "consolidate" / f"{k}.parquet")
+    if k in VISIT_ORDERS or k in ORDER_VISITS:
+        m_query = (
+            f"SELECT source_file, row_number, reason, kept_source_file, kept_row_number FROM m_{k} "
+            "ORDER BY source_file, row_number"
+        )
+        entry.merged = _counts(con, f"SELECT reason FROM m_{k}")
+        _copy(con, m_query, staging / "merged" / f"{k}.parquet")
+    out_glob = _lit(str(staging / "tables" / k / "*.parquet"))
+    entry.rows_out = con.execute(f"SELECT count(*) FROM read_parquet({out_glob})").fetchone()[0]
+    total = entry.rows_out + sum(entry.quarantined.values()) + sum(entry.merged.values())
+    if total != entry.rows_in:
+        raise ConsolidateInvariantError(
+            f"{k}: {entry.rows_in} staged rows but {entry.rows_out} kept + {entry.quarantined} quarantined + "
+            f"{entry.merged} merged"
+        )
