@@ -1,0 +1,316 @@
+"""Build the OMOP CDM v5.4 tables of the Taiwan site inside one DuckDB connection.
+
+:func:`build_omop` expects the staging views ``stg_<file type>`` and the
+vocabulary (``concept``, ``concept_relationship``, ``vocabulary`` and the
+``source_to_standard`` view) in the connection.  For each CDM table it
+
+1. runs the table's mapping SELECTs *with provenance* into a temp intermediate
+   ``_cb_prov_<table>`` (CDM columns + ``_key`` business key + ``_prov`` list
+   of staged rows ``{t, f, r}`` = stg table, _source_file, _row_number);
+2. fails with :class:`~.ids.IdCollision` if two keys share an id or an id
+   repeats, and with :class:`RequiredFieldMissing` if a required column is NULL;
+3. writes the CDM table in the connection's current schema, rows ordered by id
+   (``CREATE OR REPLACE TABLE`` or ``INSERT INTO`` an existing table).
+
+It also writes ``code_usage`` (per source code: records, source and target
+concept) and returns :class:`BuildResult` with row counts and lineage counts:
+for each stg table, how many distinct staged rows reached at least one CDM row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import duckdb
+
+from connectors.taiwan import layout
+from terminology.omop_cdm import CDM
+
+from . import (
+    condition_occurrence,
+    device_exposure,
+    drug_exposure,
+    measurement,
+    observation,
+    procedure_occurrence,
+)
+from .care_site import hosb_to_care_site
+from .cdm_source import SourceMeta, cdm_source
+from .codes import register_macros
+from .columns import KEY_COL, PROV_COL, cdm_columns
+from .death import death_to_death, deaths_sql
+from .events import routed_events_sql
+from .ids import IdCollision, find_duplicate_ids, find_id_collisions
+from .location import areas_to_location
+from .observation_period import enrol_to_observation_period
+from .person import enrol_to_person, known_persons_sql
+from .relations import Shared
+from .specimen import bb_specimen_to_specimen, specimen_events_sql
+from .visit_detail import ipdte_to_visit_detail
+from .visit_occurrence import visits_to_visit_occurrence
+
+Mapping_ = Callable[..., str]
+
+#: CDM table -> the mapping functions whose rows it holds, in build order
+TABLE_MAPPINGS: dict[str, tuple[Mapping_, ...]] = {
+    "location": (areas_to_location,),
+    "care_site": (hosb_to_care_site,),
+    "person": (enrol_to_person,),
+    "observation_period": (enrol_to_observation_period,),
+    "visit_occurrence": (visits_to_visit_occurrence,),
+    "visit_detail": (ipdte_to_visit_detail,),
+    "condition_occurrence": condition_occurrence.MAPPINGS,
+    "drug_exposure": drug_exposure.MAPPINGS,
+    "procedure_occurrence": procedure_occurrence.MAPPINGS,
+    "device_exposure": device_exposure.MAPPINGS,
+    "measurement": measurement.MAPPINGS,
+    "observation": observation.MAPPINGS,
+    "death": (death_to_death,),
+    "specimen": (bb_specimen_to_specimen,),
+}
+
+#: columns each staging view must have beyond layout.staging_columns
+EXTRA_STAGING_COLUMNS: dict[str, tuple[str, ...]] = {
+    "opdte": ("visit_key",),
+    "ipdte": ("visit_key", "stay_key"),
+    "druge": ("visit_key",),
+    "opdto": ("visit_key",),
+    "ipdto": ("visit_key", "stay_key"),
+    "drugo": ("visit_key",),
+}
+VOCABULARY_RELATIONS = ("concept", "concept_relationship", "vocabulary", "source_to_standard")
+CODE_USAGE_TABLE = "code_usage"
+SHARED = Shared(persons="_cb_persons", routed="_cb_routed", deaths="_cb_deaths")
+
+
+class MissingInput(LookupError):
+    """A staging view, a staging column or a vocabulary relation the mappings need is absent."""
+
+
+class RequiredFieldMissing(ValueError):
+    """A mapping produced NULL in a CDM column that the specification requires."""
+
+
+@dataclass
+class BuildResult:
+    """Outcome of :func:`build_omop`."""
+
+    rows: dict[str, int]  # CDM table -> rows written by this build
+    lineage_counts: dict[str, int]  # stg table -> distinct staged rows used by >= 1 CDM row
+    staged_counts: dict[str, int]  # stg table -> staged rows
+    code_usage: object  # pyarrow.Table of the code_usage table
+    tables_written: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary for the run ledger (``rows_out``, ``lineage_counts``, ...)."""
+        return {
+            "rows_out": dict(self.rows),
+            "lineage_counts": dict(self.lineage_counts),
+            "staged_counts": dict(self.staged_counts),
+            "unused_rows": self.unused_rows,
+            "code_usage_rows": int(self.code_usage.num_rows),
+        }
+
+    @property
+    def unused_rows(self) -> dict[str, int]:
+        """stg table -> staged rows that reached no CDM row."""
+        return {t: n - self.lineage_counts.get(t, 0) for t, n in self.staged_counts.items()}
+
+
+def _ident(name: str) -> str:
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+        raise ValueError(f"not a plain SQL identifier: {name!r}")
+    return name
+
+
+def _columns_of(con, relation: str) -> list[str] | None:
+    try:
+        return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {_ident(relation)}").fetchall()]
+    except duckdb.CatalogException:
+        return None
+
+
+def check_inputs(con) -> None:
+    """Raise :class:`MissingInput` naming every missing staging view/column or vocabulary relation."""
+    problems: list[str] = []
+    for ft in layout.FILE_TYPES:
+        rel = f"stg_{ft.key}"
+        cols = _columns_of(con, rel)
+        if cols is None:
+            problems.append(f"missing staging view {rel}")
+            continue
+        have = {c.lower() for c in cols}
+        need = [c for c, _ in layout.staging_columns(ft)] + list(EXTRA_STAGING_COLUMNS.get(ft.key, ()))
+        missing = [c for c in need if c.lower() not in have]
+        if missing:
+            problems.append(f"{rel} lacks column(s) {missing}")
+    for rel in VOCABULARY_RELATIONS:
+        if _columns_of(con, rel) is None:
+            problems.append(f"missing vocabulary relation {rel}")
+    if problems:
+        raise MissingInput("OMOP build inputs incomplete: " + "; ".join(problems))
+
+
+def _table_exists(con, table: str) -> bool:
+    return bool(
+        con.execute(
+            """SELECT count(*) FROM information_schema.tables
+               WHERE table_catalog = current_database() AND table_schema = current_schema()
+                 AND table_name = ? AND table_type = 'BASE TABLE'""",
+            [table],
+        ).fetchone()[0]
+    )
+
+
+def _union(selects: Sequence[str]) -> str:
+    return "\nUNION ALL\n".join(f"SELECT * FROM ({s})" for s in selects)
+
+
+def _check_ids(con, table: str, inter: str) -> None:
+    pk = CDM.table(table).primary_key
+    id_col = pk[0] if pk else "person_id"  # death has no primary key: one row per person
+    collisions = find_id_collisions(con, inter, id_col, KEY_COL)
+    if collisions:
+        shown = "; ".join(f"{table}.{id_col}={i} from keys {keys} ({n} keys)" for i, n, keys in collisions)
+        raise IdCollision(f"different business keys give the same id: {shown}")
+    dups = find_duplicate_ids(con, inter, id_col)
+    if dups:
+        shown = "; ".join(f"{table}.{id_col}={i} on {n} rows" for i, n in dups)
+        raise IdCollision(f"one business key produced several rows: {shown}")
+
+
+def _check_required(con, table: str, inter: str) -> None:
+    req = CDM.table(table).required_fields
+    if not req:
+        return
+    counts = con.execute(
+        "SELECT " + ", ".join(f"count(*) FILTER (WHERE {c} IS NULL)" for c in req) + f" FROM {inter}"
+    ).fetchone()
+    bad = {c: n for c, n in zip(req, counts) if n}
+    if bad:
+        raise RequiredFieldMissing(f"{table}: required column(s) NULL on some rows: {bad}")
+
+
+def _write(con, table: str, inter: str, mode: str) -> None:
+    cols = ", ".join(cdm_columns(table))
+    pk = CDM.table(table).primary_key
+    order = pk[0] if pk else cdm_columns(table)[0]
+    select = f"SELECT {cols} FROM {inter} ORDER BY {order}"
+    insert = mode == "insert" or (mode == "auto" and _table_exists(con, table))
+    if insert:
+        con.execute(f"INSERT INTO {table} ({cols}) {select}")
+    else:
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS {select}")
+
+
+def code_usage_sql(shared: Shared) -> str:
+    """SELECT of code_usage: per source table/column group/code, its concepts and record count."""
+    return f"""
+SELECT * FROM (
+    SELECT stg_table AS source_table, column_group AS source_column_group, vocabulary_id, source_code,
+           source_concept_id, target_concept_id, count(*) AS n_records
+    FROM {shared.routed_rel()} GROUP BY ALL
+    UNION ALL
+    SELECT 'bb_specimen', 'SPECIMEN_TYPE', 'NBCT Specimen', source_code, source_concept_id, target_concept_id,
+           count(*)
+    FROM ({specimen_events_sql(shared)}) GROUP BY ALL
+    UNION ALL
+    SELECT t, column_group, vocabulary_id, source_code, source_concept_id, cause_concept_id, count(*)
+    FROM {shared.deaths_rel()} WHERE raw_code IS NOT NULL GROUP BY ALL
+)
+ORDER BY source_table, source_column_group, vocabulary_id, source_code, target_concept_id
+"""
+
+
+def build_omop(
+    con,
+    meta: SourceMeta | Mapping,
+    *,
+    mode: Literal["replace", "insert", "auto"] = "replace",
+    keep_intermediates: bool = False,
+    tables: Sequence[str] | None = None,
+) -> BuildResult:
+    """Create the CDM tables from staging in ``con`` and return counts, code usage and lineage.
+
+    ``mode``: 'replace' (default) = CREATE OR REPLACE TABLE; 'insert' = INSERT
+    INTO tables that must already exist (e.g. made by the warehouse DDL; rows are
+    appended, as for person-partitioned loads); 'auto' = insert where the table
+    exists, create otherwise.  cdm_source is always replaced (one row).
+    ``tables`` restricts the build to some CDM tables (e.g. leave out the
+    site-level location/care_site when loading a second person partition);
+    lineage then covers only those.  ``keep_intermediates`` keeps the temp
+    tables ``_cb_prov_<table>`` (with ``_key`` and ``_prov``) for inspection.
+    """
+    if mode not in ("auto", "replace", "insert"):
+        raise ValueError(f"mode must be auto, replace or insert, got {mode!r}")
+    meta = SourceMeta.coerce(meta)
+    selected = list(TABLE_MAPPINGS) if tables is None else list(tables)
+    unknown = sorted(set(selected) - set(TABLE_MAPPINGS) - {"cdm_source"})
+    if unknown:
+        raise ValueError(f"no Taiwan mapping for table(s) {unknown}; known: {list(TABLE_MAPPINGS)} + cdm_source")
+    check_inputs(con)
+    register_macros(con)
+    s = SHARED
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {s.persons} AS {known_persons_sql()}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {s.deaths} AS {deaths_sql(s)}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {s.routed} AS {routed_events_sql(s)}")
+
+    rows: dict[str, int] = {}
+    inters: list[str] = []
+    try:
+        for table, mappings in TABLE_MAPPINGS.items():
+            if table not in selected:
+                continue
+            inter = f"_cb_prov_{table}"
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {inter} AS {_union([m(s, provenance=True) for m in mappings])}")
+            inters.append(inter)
+            _check_ids(con, table, inter)
+            _check_required(con, table, inter)
+            _write(con, table, inter, mode)
+            rows[table] = con.execute(f"SELECT count(*) FROM {inter}").fetchone()[0]
+
+        if tables is None or "cdm_source" in selected:
+            inter = "_cb_prov_cdm_source"
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {inter} AS {cdm_source(meta, provenance=True)}")
+            _check_required(con, "cdm_source", inter)
+            if mode != "replace" and _table_exists(con, "cdm_source"):
+                con.execute("DELETE FROM cdm_source")  # one row describes the instance: replace, never append
+                _write(con, "cdm_source", inter, "insert")
+            else:
+                _write(con, "cdm_source", inter, "replace")
+            rows["cdm_source"] = 1
+            con.execute(f"DROP TABLE {inter}")
+
+        con.execute(f"CREATE OR REPLACE TABLE {CODE_USAGE_TABLE} AS {code_usage_sql(s)}")
+        code_usage = con.sql(f"SELECT * FROM {CODE_USAGE_TABLE}").to_arrow_table()
+
+        prov_union = "\nUNION ALL\n".join(f"SELECT unnest({PROV_COL}) AS p FROM {i}" for i in inters) or (
+            "SELECT NULL::STRUCT(t VARCHAR, f VARCHAR, r BIGINT) AS p WHERE false"
+        )
+        lineage = dict(
+            con.execute(
+                f"""SELECT t, count(*) FROM (
+                        SELECT DISTINCT p['t'] AS t, p['f'] AS f, p['r'] AS r FROM ({prov_union}))
+                    GROUP BY t ORDER BY t"""
+            ).fetchall()
+        )
+        staged = {
+            ft.key: con.execute(f"SELECT count(*) FROM stg_{ft.key}").fetchone()[0] for ft in layout.FILE_TYPES
+        }
+        lineage = {ft.key: int(lineage.get(ft.key, 0)) for ft in layout.FILE_TYPES}
+    finally:
+        if not keep_intermediates:
+            for inter in inters:
+                con.execute(f"DROP TABLE IF EXISTS {inter}")
+            for rel in (s.persons, s.deaths, s.routed):
+                con.execute(f"DROP TABLE IF EXISTS {rel}")
+    return BuildResult(
+        rows=rows,
+        lineage_counts=lineage,
+        staged_counts=staged,
+        code_usage=code_usage,
+        tables_written=list(rows),
+    )

@@ -1,0 +1,53 @@
+"""condition_occurrence: routed events whose target domain is Condition (see :mod:`.events`).
+
+Claims diagnoses (ICD9CM_1..n of opdte/ipdte): status 32902 primary diagnosis
+for column 1, 32908 secondary for the others (condition_status_source_value =
+the column name); type 32810 claim; start = visit FUNC_DATE / segment
+APPL_BEG_DATE.  Unmapped codes: concept 0, condition_source_value = the raw
+code as staged (no dot), source concept = the code's own concept if the
+vocabulary has it, else 0.  Cancer registry tumours (ICDO3): type 32879
+registry, start = diagnosis date (partial dates imputed, see
+:mod:`.codes`), source value 'HISTBEH-CASITE'.
+"""
+
+from __future__ import annotations
+
+from terminology import concepts as C
+
+from .events import routed_table_select
+
+TABLE = "condition_occurrence"
+
+
+def _exprs() -> dict[str, str]:
+    return {
+        "condition_concept_id": "r.target_concept_id",
+        "condition_start_date": "r.start_date",
+        "condition_end_date": "r.end_date",
+        "condition_type_concept_id": "r.type_concept_id",
+        "condition_status_concept_id": (
+            f"CASE WHEN r.column_group = 'ICD9CM_n' THEN CASE WHEN r.position = 1 "
+            f"THEN {C.STATUS_PRIMARY_DIAGNOSIS} ELSE {C.STATUS_SECONDARY_DIAGNOSIS} END END"
+        ),
+        "condition_source_value": "r.raw_code",
+        "condition_source_concept_id": "r.source_concept_id",
+        "condition_status_source_value": "CASE WHEN r.column_group = 'ICD9CM_n' THEN r.column_name END",
+    }
+
+
+def claims_to_condition_occurrence(shared=None, provenance: bool = False) -> str:
+    """Claims events (diagnoses, and any other claim code mapping to a Condition)."""
+    return routed_table_select(TABLE, ("claims",), _exprs(), shared, provenance)
+
+
+def cancer_to_condition_occurrence(shared=None, provenance: bool = False) -> str:
+    """Cancer registry tumours (ICDO3 morphology/behaviour-topography)."""
+    return routed_table_select(TABLE, ("cancer",), _exprs(), shared, provenance)
+
+
+def biobank_to_condition_occurrence(shared=None, provenance: bool = False) -> str:
+    """Biobank events mapping to a Condition (none with the standard consent codes)."""
+    return routed_table_select(TABLE, ("biobank",), _exprs(), shared, provenance)
+
+
+MAPPINGS = (claims_to_condition_occurrence, cancer_to_condition_occurrence, biobank_to_condition_occurrence)

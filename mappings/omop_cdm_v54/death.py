@@ -1,0 +1,81 @@
+"""death: one row per person, from the cause-of-death file, else from an in-hospital death claim.
+
+Sources, in priority: (1) stg_death (death_type 32815 death certificate):
+death_date = D_DATE; cause = the underlying cause, from the ICD10 column
+(WHO 'ICD10', dot after 3: I219 -> I21.9) when filled, else D_CODE read as
+'ICD10' from 2008, 'ICD9CM' for 1981-2007 (dot after 3: 4109 -> 410.9, 410
+stays 410), and left unmapped (ICD-8) before 1981; (2) an inpatient segment
+with TRAN_CODE '4' (died) (death_type 32810 claim): death_date = OUT_DATE
+(else APPL_END_DATE), no cause.  A person with several candidate rows keeps the
+registry row, then the earliest date, then file/row order; so a person who
+died in hospital and is in the death file has one row, from the death file.
+cause_concept_id = the 'Maps to' target (the smallest concept id if several;
+0 if none); cause_source_value = the code as staged; cause_source_concept_id =
+the code's own concept, else 0.  Only the chosen row enters the lineage: a
+person's other death rows are reported unused.
+"""
+
+from __future__ import annotations
+
+from terminology import concepts as C
+
+from . import ids
+from .codes import ICD9_DEATH_FROM, ICD10_DEATH_FROM
+from .columns import cdm_select
+from .events import maps_to_sql, source_concepts_sql
+from .relations import shared_or_inline
+
+
+def deaths_sql(shared=None) -> str:
+    """One death per known person: person_key, date, type, vocabulary, raw and normalised cause, provenance."""
+    s = shared_or_inline(shared)
+    return f"""
+WITH candidates AS (
+    SELECT person_key, D_DATE AS death_date, {C.TYPE_DEATH_CERTIFICATE} AS type_concept_id,
+           CASE WHEN cb_clean_code(ICD10) IS NOT NULL THEN 'ICD10'
+                WHEN cb_clean_code(D_CODE) IS NULL THEN NULL
+                WHEN D_DATE >= DATE '{ICD10_DEATH_FROM}' THEN 'ICD10'
+                WHEN D_DATE >= DATE '{ICD9_DEATH_FROM}' THEN 'ICD9CM' END AS vocabulary_id,
+           coalesce(cb_clean_code(ICD10), cb_clean_code(D_CODE)) AS raw_code,
+           CASE WHEN cb_clean_code(ICD10) IS NOT NULL THEN 'ICD10' ELSE 'D_CODE' END AS column_group,
+           1 AS prio, 'death' AS t, _source_file, _row_number
+    FROM stg_death
+    UNION ALL
+    SELECT person_key, coalesce(OUT_DATE, APPL_END_DATE), {C.TYPE_CLAIM}, NULL, NULL, NULL,
+           2, 'ipdte', _source_file, _row_number
+    FROM stg_ipdte WHERE cb_clean_code(TRAN_CODE) = '4'
+), chosen AS (
+    SELECT *, cb_norm_code(vocabulary_id, raw_code) AS source_code FROM candidates
+    WHERE death_date IS NOT NULL AND person_key IN (SELECT person_key FROM {s.persons_rel()})
+    QUALIFY row_number() OVER (PARTITION BY person_key
+                               ORDER BY prio, death_date, _source_file, _row_number) = 1
+)
+SELECT c.*,
+       CASE WHEN c.raw_code IS NOT NULL THEN coalesce(sc.concept_id, 0) END AS source_concept_id,
+       CASE WHEN c.raw_code IS NOT NULL THEN coalesce(
+           (SELECT min(m.target_concept_id) FROM ({maps_to_sql()}) m
+            WHERE m.source_vocabulary_id = c.vocabulary_id AND m.source_code = c.source_code
+              AND c.death_date BETWEEN m.source_valid_start AND m.source_valid_end), 0) END AS cause_concept_id,
+       [struct_pack(t := c.t, f := c._source_file, r := CAST(c._row_number AS BIGINT))] AS prov
+FROM chosen c
+LEFT JOIN ({source_concepts_sql()}) sc ON sc.vocabulary_id = c.vocabulary_id AND sc.concept_code = c.source_code
+"""
+
+
+def death_to_death(shared=None, provenance: bool = False) -> str:
+    """SELECT of the death table (one row per person)."""
+    s = shared_or_inline(shared)
+    exprs = {
+        "person_id": ids.person_id_sql("person_key"),
+        "death_date": "death_date",
+        "death_type_concept_id": "type_concept_id",
+        "cause_concept_id": "cause_concept_id",
+        "cause_source_value": "raw_code",
+        "cause_source_concept_id": "source_concept_id",
+    }
+    return cdm_select(
+        "death", exprs, f"{s.deaths_rel()} d", provenance=provenance,
+        key_sql=ids.key_sql("death", "person_key"), prov_sql="prov", order_by="person_id",
+    )
+
+

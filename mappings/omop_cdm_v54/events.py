@@ -1,0 +1,422 @@
+"""Code-bearing source events, translated and routed to their OMOP table (once, for all tables).
+
+Every source column that carries a code becomes rows of one uniform *event*
+relation (one row per staged row and code column):
+
+==================  =================================  ==============  =================
+source              column group                       vocabulary      default table
+==================  =================================  ==============  =================
+opdte / ipdte       ICD9CM_1..n (``ICD9CM_n``)         ICD9CM before   condition
+                                                       2016, ICD10CM
+opdte / ipdte       ICD_OP_CODE1..n (``ICD_OP_CODEn``) ICD9Proc /      procedure
+                                                       ICD10PCS
+opdto / ipdto       DRUG_NO / ORDER_CODE, ORDER_TYPE 1 NHI Drug        drug_exposure
+opdto / ipdto       ... ORDER_TYPE 3                   NHI Fee         device_exposure
+opdto / ipdto       ... any other ORDER_TYPE (2 ...)   NHI Fee         procedure
+drugo               DRUG_NO                            NHI Drug        drug_exposure
+cancer              CASITE+HISTBEH                     ICDO3           condition
+cancer              SURG_CODE / RT_CODE / CHEMO_CODE   TCR Treatment   procedure, only
+                                                       (local)         when mapped
+bb_participant      consent given / withdrawn          NBCT Consent    observation
+                                                       (local)
+==================  =================================  ==============  =================
+
+Dates: outpatient and pharmacy events take the visit's FUNC_DATE; inpatient
+events take their billing segment's APPL_BEG_DATE (and link to the stay's
+visit_occurrence and the segment's visit_detail).  The ICD era (ICD-9 vs
+ICD-10) is decided by that same event date.
+
+Routing (:func:`routed_events_sql`): the normalised code joins
+``source_to_standard`` on (vocabulary, code) with the event date inside the
+source concept's validity; the target concept's domain picks the table
+(Condition, Drug, Procedure, Measurement, Device, Observation; any other domain
+goes to observation).  Several 'Maps to' targets give several rows; no target
+gives one row in the column's default table with concept 0.
+``source_concept_id`` is the source code's own concept when the vocabulary
+has it (even if it maps to nothing), else 0.
+"""
+
+from __future__ import annotations
+
+from connectors.taiwan import layout
+from terminology import concepts as C
+from terminology.omop_cdm import CDM
+
+from . import ids
+from .codes import claims_icd_vocabulary_sql, claims_proc_vocabulary_sql
+from .columns import cdm_select
+from .relations import Shared, shared_or_inline
+
+EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("family", "VARCHAR"),  # claims | cancer | biobank
+    ("stg_table", "VARCHAR"),
+    ("column_group", "VARCHAR"),
+    ("column_name", "VARCHAR"),
+    ("position", "INTEGER"),  # 1 = primary diagnosis column
+    ("person_key", "VARCHAR"),
+    ("visit_occurrence_key", "VARCHAR"),
+    ("visit_detail_key", "VARCHAR"),
+    ("start_date", "DATE"),
+    ("end_date", "DATE"),
+    ("type_concept_id", "INTEGER"),
+    ("vocabulary_id", "VARCHAR"),
+    ("raw_code", "VARCHAR"),
+    ("source_code", "VARCHAR"),  # NULL = derive with cb_norm_code(vocabulary_id, raw_code)
+    ("default_domain", "VARCHAR"),
+    ("emit_unmapped", "BOOLEAN"),
+    ("quantity", "DOUBLE"),
+    ("days_supply", "INTEGER"),
+    ("sig", "VARCHAR"),
+    ("value_as_string", "VARCHAR"),
+    ("event_key", "VARCHAR"),
+    ("_source_file", "VARCHAR"),
+    ("_row_number", "BIGINT"),
+)
+
+#: target domain -> OMOP table; other domains go to observation
+DOMAIN_TABLE = {
+    "Condition": "condition_occurrence",
+    "Drug": "drug_exposure",
+    "Procedure": "procedure_occurrence",
+    "Measurement": "measurement",
+    "Device": "device_exposure",
+    "Observation": "observation",
+}
+FALLBACK_TABLE = "observation"
+
+# Local vocabularies this module expects the terminology store to provide (may be absent: then concept 0).
+TCR_TREATMENT_VOCABULARY = "TCR Treatment"  # codes '<FIELD>-<code>', e.g. 'SURG_CODE-30'
+NBCT_CONSENT_VOCABULARY = "NBCT Consent"
+CONSENT_GIVEN_CODE = "CONSENT_GIVEN"
+CONSENT_WITHDRAWN_CODE = "CONSENT_WITHDRAWN"
+
+
+def _event(values: dict[str, str], from_sql: str, where: str | None = None) -> str:
+    unknown = set(values) - {c for c, _ in EVENT_COLUMNS}
+    if unknown:
+        raise KeyError(f"unknown event columns {sorted(unknown)}")
+    items = ", ".join(f"CAST({values.get(c, 'NULL')} AS {t}) AS {c}" for c, t in EVENT_COLUMNS)
+    return f"SELECT {items} FROM {from_sql}" + (f" WHERE {where}" if where else "")
+
+
+def _q(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _numbered(ft: layout.FileType, prefix: str) -> list[tuple[str, int]]:
+    out = []
+    for name in ft.column_names:
+        if name.startswith(prefix) and name[len(prefix):].isdigit():
+            out.append((name, int(name[len(prefix):])))
+    return out
+
+
+def unique_visits_sql(ft_key: str) -> str:
+    """Visit rows of ``stg_<ft_key>`` with ``visit_uid``: the visit_key, made unique.
+
+    Consolidation may leave several kept visit rows with one visit_key (it counts
+    them as ``repeated_visit_keys``).  The first by (_source_file, _row_number)
+    keeps the plain key; later ones get ``<visit_key>#<n>``, so each still makes
+    its own visit and events.  Orders (which carry only visit_key) attach to the
+    first (``visit_rank`` = 1).
+    """
+    return f"""
+SELECT *, visit_key || CASE WHEN visit_rank > 1 THEN '#' || CAST(visit_rank AS VARCHAR) ELSE '' END AS visit_uid
+FROM (SELECT *, row_number() OVER (PARTITION BY visit_key ORDER BY _source_file, _row_number) AS visit_rank
+      FROM stg_{ft_key})
+"""
+
+
+def unique_orders_sql(ft_key: str) -> str:
+    """Order rows of ``stg_<ft_key>`` with ``order_uid`` = visit_key|ORDER_SEQ_NO, made unique like visits."""
+    return f"""
+SELECT *, visit_key || '|' || CAST(ORDER_SEQ_NO AS VARCHAR)
+          || CASE WHEN order_rank > 1 THEN '#' || CAST(order_rank AS VARCHAR) ELSE '' END AS order_uid
+FROM (SELECT *, row_number() OVER (PARTITION BY visit_key, ORDER_SEQ_NO
+                                   ORDER BY _source_file, _row_number) AS order_rank
+      FROM stg_{ft_key})
+"""
+
+
+def _claims_visit_context(ft_key: str, alias: str) -> dict[str, str]:
+    """Per visit table: date, visit_occurrence key and visit_detail key expressions."""
+    if ft_key == "opdte":
+        return {
+            "start_date": f"{alias}.FUNC_DATE",
+            "visit_occurrence_key": f"'opdte|' || {alias}.visit_uid",
+        }
+    if ft_key == "ipdte":
+        return {
+            "start_date": f"{alias}.APPL_BEG_DATE",
+            "visit_occurrence_key": f"'ipdte|' || {alias}.stay_key",
+            "visit_detail_key": f"'ipdte|' || {alias}.visit_uid",
+        }
+    if ft_key == "druge":
+        return {
+            "start_date": f"{alias}.FUNC_DATE",
+            "visit_occurrence_key": f"'druge|' || {alias}.visit_uid",
+        }
+    raise KeyError(ft_key)
+
+
+def claims_code_events() -> list[str]:
+    """Event SELECTs for diagnosis and procedure code columns of opdte and ipdte."""
+    parts: list[str] = []
+    for ft in (layout.OPDTE, layout.IPDTE):
+        ctx = _claims_visit_context(ft.key, "v")
+        date = ctx["start_date"]
+        for group, prefix, vocab_sql, domain in (
+            ("ICD9CM_n", "ICD9CM_", claims_icd_vocabulary_sql(date), "Condition"),
+            ("ICD_OP_CODEn", "ICD_OP_CODE", claims_proc_vocabulary_sql(date), "Procedure"),
+        ):
+            for col, pos in _numbered(ft, prefix):
+                parts.append(
+                    _event(
+                        {
+                            **ctx,
+                            "family": "'claims'",
+                            "stg_table": _q(ft.key),
+                            "column_group": _q(group),
+                            "column_name": _q(col),
+                            "position": str(pos),
+                            "person_key": "v.person_key",
+                            "type_concept_id": str(C.TYPE_CLAIM),
+                            "vocabulary_id": vocab_sql,
+                            "raw_code": f"v.{col}",
+                            "default_domain": _q(domain),
+                            "emit_unmapped": "TRUE",
+                            "event_key": f"{_q(ft.key + '|')} || v.visit_uid || {_q('|' + col)}",
+                            "_source_file": "v._source_file",
+                            "_row_number": "v._row_number",
+                        },
+                        f"({unique_visits_sql(ft.key)}) v",
+                        f"nullif(trim(v.{col}), '') IS NOT NULL",
+                    )
+                )
+    return parts
+
+
+def order_events() -> list[str]:
+    """Event SELECTs for the order tables (opdto, ipdto, drugo), dated by their visit."""
+    parts: list[str] = []
+    for order_ft, visit_ft, code_col, qty_col in (
+        ("opdto", "opdte", "DRUG_NO", "TOTAL_QTY"),
+        ("ipdto", "ipdte", "ORDER_CODE", "ORDER_QTY"),
+        ("drugo", "druge", "DRUG_NO", "TOTAL_QTY"),
+    ):
+        ctx = _claims_visit_context(visit_ft, "v")
+        if order_ft == "drugo":
+            order_type = "'1'"
+            type_concept = str(C.TYPE_PHARMACY_CLAIM)
+            group = _q(code_col)
+        else:
+            order_type = "o.ORDER_TYPE"
+            type_concept = str(C.TYPE_CLAIM)
+            group = f"{_q(code_col + ':ORDER_TYPE ')} || o.ORDER_TYPE"
+        parts.append(
+            _event(
+                {
+                    **ctx,
+                    "family": "'claims'",
+                    "stg_table": _q(order_ft),
+                    "column_group": group,
+                    "column_name": _q(code_col),
+                    "person_key": "v.person_key",
+                    "type_concept_id": type_concept,
+                    "vocabulary_id": f"CASE WHEN {order_type} = '1' THEN 'NHI Drug' ELSE 'NHI Fee' END",
+                    "raw_code": f"o.{code_col}",
+                    "default_domain": (
+                        f"CASE {order_type} WHEN '1' THEN 'Drug' WHEN '3' THEN 'Device' ELSE 'Procedure' END"
+                    ),
+                    "emit_unmapped": "TRUE",
+                    "quantity": f"o.{qty_col}",
+                    "days_supply": "o.DRUG_DAY",
+                    "sig": "o.DRUG_FRE",
+                    "event_key": f"{_q(order_ft + '|')} || o.order_uid",
+                    "_source_file": "o._source_file",
+                    "_row_number": "o._row_number",
+                },
+                f"({unique_orders_sql(order_ft)}) o "
+                f"JOIN ({unique_visits_sql(visit_ft)}) v ON v.visit_key = o.visit_key AND v.visit_rank = 1",
+                f"nullif(trim(o.{code_col}), '') IS NOT NULL",
+            )
+        )
+    return parts
+
+
+def cancer_events() -> list[str]:
+    """Event SELECTs for the cancer registry: the tumour (ICDO3) and its treatments."""
+    date = "coalesce(c.DIAG_DT, cb_partial_date(c.DIAG_DT_RAW))"
+    base_key = (
+        "'cancer|' || c.person_key || '|' || c.CASITE || '|' || c.HISTBEH || '|' "
+        f"|| coalesce(c.DIAG_DT_RAW, CAST({date} AS VARCHAR))"
+    )
+    common = {
+        "family": "'cancer'",
+        "stg_table": "'cancer'",
+        "person_key": "c.person_key",
+        "type_concept_id": str(C.TYPE_REGISTRY),
+        "_source_file": "c._source_file",
+        "_row_number": "c._row_number",
+    }
+    parts = [
+        _event(
+            {
+                **common,
+                "column_group": "'CASITE+HISTBEH'",
+                "column_name": "'CASITE+HISTBEH'",
+                "start_date": date,
+                "vocabulary_id": "'ICDO3'",
+                "raw_code": "cb_clean_code(c.HISTBEH) || '-' || cb_clean_code(c.CASITE)",
+                "source_code": "cb_icdo3(c.CASITE, c.HISTBEH)",
+                "default_domain": "'Condition'",
+                "emit_unmapped": "TRUE",
+                "event_key": base_key,
+            },
+            "stg_cancer c",
+            f"{date} IS NOT NULL",
+        )
+    ]
+    for code_col, date_col in (("SURG_CODE", "SURG_DATE"), ("RT_CODE", "RT_DATE"), ("CHEMO_CODE", "CHEMO_DATE")):
+        parts.append(
+            _event(
+                {
+                    **common,
+                    "column_group": _q(code_col),
+                    "column_name": _q(code_col),
+                    "start_date": f"c.{date_col}",
+                    "vocabulary_id": _q(TCR_TREATMENT_VOCABULARY),
+                    "raw_code": f"{_q(code_col + '-')} || cb_clean_code(c.{code_col})",
+                    "source_code": f"{_q(code_col + '-')} || cb_clean_code(c.{code_col})",
+                    "default_domain": "'Procedure'",
+                    "emit_unmapped": "FALSE",
+                    "event_key": f"{base_key} || {_q('|' + code_col)}",
+                },
+                "stg_cancer c",
+                f"cb_clean_code(c.{code_col}) IS NOT NULL AND c.{date_col} IS NOT NULL",
+            )
+        )
+    return parts
+
+
+def consent_events() -> list[str]:
+    """Event SELECTs for biobank consent given / withdrawn (observations releases filter on)."""
+    parts = []
+    for code, date_col in ((CONSENT_GIVEN_CODE, "CONSENT_DATE"), (CONSENT_WITHDRAWN_CODE, "WITHDRAW_DATE")):
+        parts.append(
+            _event(
+                {
+                    "family": "'biobank'",
+                    "stg_table": "'bb_participant'",
+                    "column_group": _q(date_col),
+                    "column_name": _q(date_col),
+                    "person_key": "p.person_key",
+                    "start_date": f"p.{date_col}",
+                    "type_concept_id": str(C.TYPE_REGISTRY),
+                    "vocabulary_id": _q(NBCT_CONSENT_VOCABULARY),
+                    "raw_code": _q(code),
+                    "source_code": _q(code),
+                    "default_domain": "'Observation'",
+                    "emit_unmapped": "TRUE",
+                    "value_as_string": "p.CONSENT_TYPE",
+                    "event_key": f"'bb_participant|' || p.PARTICIPANT_ID || '|' || p.BIOBANK_ID || {_q('|' + code)}",
+                    "_source_file": "p._source_file",
+                    "_row_number": "p._row_number",
+                },
+                "stg_bb_participant p",
+                f"p.{date_col} IS NOT NULL",
+            )
+        )
+    return parts
+
+
+def source_events_sql(shared: Shared | None = None) -> str:
+    """All code-bearing events of known persons, with ``source_code`` normalised (not yet mapped)."""
+    s = shared_or_inline(shared)
+    union = "\nUNION ALL\n".join(claims_code_events() + order_events() + cancer_events() + consent_events())
+    cols = ", ".join(c for c, _ in EVENT_COLUMNS if c != "source_code")
+    return f"""
+SELECT {cols},
+       coalesce(e.source_code, cb_norm_code(e.vocabulary_id, e.raw_code)) AS source_code
+FROM ({union}) e
+WHERE e.person_key IN (SELECT person_key FROM {s.persons_rel()})
+"""
+
+
+def source_concepts_sql() -> str:
+    """One source concept id per (vocabulary_id, concept_code)."""
+    return "SELECT vocabulary_id, concept_code, min(concept_id) AS concept_id FROM concept GROUP BY ALL"
+
+
+def maps_to_sql() -> str:
+    """Distinct 'Maps to' rows of the ``source_to_standard`` view."""
+    return (
+        "SELECT DISTINCT source_vocabulary_id, source_code, source_valid_start, source_valid_end, "
+        "target_concept_id, target_domain_id FROM source_to_standard"
+    )
+
+
+def routed_events_sql(shared: Shared | None = None) -> str:
+    """Events joined to their source concept and 'Maps to' targets, with the target table chosen."""
+    table_case = " ".join(f"WHEN '{d}' THEN '{t}'" for d, t in DOMAIN_TABLE.items())
+    return f"""
+SELECT e.*,
+       coalesce(sc.concept_id, 0) AS source_concept_id,
+       coalesce(m.target_concept_id, 0) AS target_concept_id,
+       coalesce(m.target_domain_id, e.default_domain) AS target_domain_id,
+       CASE coalesce(m.target_domain_id, e.default_domain) {table_case} ELSE '{FALLBACK_TABLE}' END AS target_table
+FROM ({source_events_sql(shared)}) e
+LEFT JOIN ({source_concepts_sql()}) sc
+       ON sc.vocabulary_id = e.vocabulary_id AND sc.concept_code = e.source_code
+LEFT JOIN ({maps_to_sql()}) m
+       ON m.source_vocabulary_id = e.vocabulary_id AND m.source_code = e.source_code
+      AND e.start_date BETWEEN m.source_valid_start AND m.source_valid_end
+"""
+
+
+def event_key_sql(alias: str = "r") -> str:
+    """Business key of a routed row: the event plus its target (one row per 'Maps to' target)."""
+    return f"{alias}.event_key || '|' || CAST({alias}.target_concept_id AS VARCHAR)"
+
+
+def routed_table_select(
+    table: str,
+    families: tuple[str, ...],
+    exprs: dict[str, str],
+    shared: Shared | None,
+    provenance: bool,
+    *,
+    extra_from: str = "",
+    extra_prov: str | None = None,
+) -> str:
+    """SELECT of the CDM columns of ``table`` from the routed events of ``families`` that land there.
+
+    ``exprs`` gives the table-specific columns over routed-event columns (alias
+    ``r``); the id, person_id, visit ids are set here.  Unmapped events whose
+    group does not emit unmapped rows (cancer treatments) are left out.
+    """
+    s = shared_or_inline(shared)
+    fam = ", ".join(_q(f) for f in families)
+    pk = CDM.table(table).primary_key[0]
+    base = {
+        pk: ids.id_sql(table, event_key_sql("r")),
+        "person_id": ids.person_id_sql("r.person_key"),
+        "visit_occurrence_id": ids.id_sql("visit_occurrence", "r.visit_occurrence_key"),
+        "visit_detail_id": ids.id_sql("visit_detail", "r.visit_detail_key"),
+    }
+    prov = "[struct_pack(t := r.stg_table, f := r._source_file, r := r._row_number)]"
+    if extra_prov:
+        prov = f"list_concat({prov}, {extra_prov})"
+    from_sql = (
+        f"{s.routed_rel()} r {extra_from}\n"
+        f"WHERE r.target_table = '{table}' AND r.family IN ({fam})"
+        f" AND (r.target_concept_id <> 0 OR r.emit_unmapped)"
+    )
+    return cdm_select(
+        table,
+        {**base, **exprs},
+        from_sql,
+        provenance=provenance,
+        key_sql=ids.key_sql(table, event_key_sql("r")),
+        prov_sql=prov,
+    )

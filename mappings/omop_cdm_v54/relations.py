@@ -1,0 +1,50 @@
+"""Shared intermediate relations the table mappings read.
+
+Several OMOP tables draw on the same derived relations:
+
+* ``persons``: the person_keys that get a person row (see :mod:`.person`);
+* ``routed``: every code-bearing source event translated and domain-routed
+  (see :mod:`.events`);
+* ``deaths``: one death per person (see :mod:`.death`).
+
+Each mapping function takes an optional :class:`Shared`; by default the
+relations are inlined as sub-queries so every SELECT runs on its own against
+staging + vocabulary.  :func:`mappings.omop_cdm_v54.build.build_omop`
+materialises them once as temp tables and passes their names instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Shared:
+    """Names (or None = inline SQL) of the shared relations."""
+
+    persons: str | None = None
+    routed: str | None = None
+    deaths: str | None = None
+
+    def persons_rel(self) -> str:
+        from .person import known_persons_sql
+
+        return self.persons or f"({known_persons_sql()})"
+
+    def routed_rel(self) -> str:
+        from .events import routed_events_sql
+
+        return self.routed or f"({routed_events_sql(self)})"
+
+    def deaths_rel(self) -> str:
+        from .death import deaths_sql
+
+        return self.deaths or f"({deaths_sql(self)})"
+
+
+INLINE = Shared()
+
+
+def shared_or_inline(shared: Shared | None) -> Shared:
+    """``shared`` or the all-inline default."""
+    return shared if shared is not None else INLINE
