@@ -256,7 +256,7 @@ def _write_ipd(ctx: _Ctx, p: Persons, seg, orders, rng: Generator) -> None:
     seg["appl"][n:] = sup_appl
     seg["atype"][n:] = 1
     orders = _orders_with_supplements(orders, n, sup)
-    icd10 = seg["end"] >= ctx.icd10_from
+    icd10 = seg["beg"] >= ctx.icd10_from  # same rule as the mapping: the segment's first service day
     keys = ctx.key_cols(seg["end"], seg["atype"], seg["hosp"], seg["appl"], np.zeros(seg["pid"].size, np.int64),
                         seg["seq"])
     pid = seg["pid"]

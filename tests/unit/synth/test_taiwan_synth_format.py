@@ -95,7 +95,9 @@ def test_icd9_before_2016_icd10_from_2016(clean_extract):
     counts = defaultdict(int)
     for ft, ncols, nops in ((L.OPDTE, 3, 2), (L.IPDTE, 5, 5)):
         for _, _, r in clean_extract.rows(ft):
-            icd10 = r["FEE_YM"] >= "201601"
+            # the era follows the service date: the visit day, or an admission segment's first day
+            service = r["FUNC_DATE"] if ft is L.OPDTE else r["APPL_BEG_DATE"]
+            icd10 = service >= "20160101"
             for j in range(1, ncols + 1):
                 v = r[f"ICD9CM_{j}"].strip()
                 if v:
