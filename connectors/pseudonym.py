@@ -8,7 +8,6 @@ cache across batches.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 import pyarrow as pa
@@ -24,14 +23,12 @@ class Pseudonymiser:
         key = secret.encode() if isinstance(secret, str) else secret
         if not key:
             raise MissingSiteSecret("CROSSBRIDGE_SITE_SECRET is empty; refusing to pseudonymise")
-        self._mac = hmac.new(key, digestmod=hashlib.sha256)
+        self._key = key
         self._cache: dict[str, str] = {}
         self._cache_size = cache_size
 
     def one(self, raw: str) -> str:
-        m = self._mac.copy()
-        m.update(raw.encode("ascii"))
-        return m.hexdigest()
+        return hmac.digest(self._key, raw.encode("ascii"), "sha256").hex()
 
     def column(self, ids: pa.Array | pa.ChunkedArray) -> pa.Array:
         """Pseudonyms for an Arrow string column (nulls stay null)."""

@@ -37,6 +37,8 @@ class DuckDBWarehouse:
     def __init__(self, path: str | os.PathLike, schema: str | None = None, *, read_only: bool = False):
         self.path = os.fspath(path)
         self.schema = check_identifier(schema) if schema else None
+        if not read_only and self.path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         self._con = duckdb.connect(self.path, read_only=read_only)
         if self.schema:
             if not read_only:

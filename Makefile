@@ -1,0 +1,37 @@
+# Crossbridge — every target creates the environment it needs (uv + .venv) first.
+SHELL := /bin/bash
+PY    := .venv/bin/python
+UV    := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+WORK  ?= work
+PERSONS ?= 2000
+
+.DEFAULT_GOAL := help
+.PHONY: help env demo test test-fast bench bench-large lint clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.venv/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+	@$$(command -v uv || echo $(UV)) sync --frozen --extra dev --quiet
+	@touch $@
+
+env: .venv/.synced ## create or update the virtual environment from uv.lock
+
+demo: .venv/.synced ## generate a small Taiwan dataset, run the Airflow DAG in-process, print the summary
+	$(PY) -m crossbridge.cli demo --workdir $(WORK)/demo --persons $(PERSONS)
+
+test: .venv/.synced ## run the whole test suite (services tests skip unless PostgreSQL/Redis are reachable)
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+test-fast: .venv/.synced ## unit tests only (no end-to-end DAG runs)
+	$(PY) -m pytest -q -m "not slow"
+
+bench: .venv/.synced ## throughput and memory at ~1M and ~10M source rows vs the DuckDB I/O floor
+	$(PY) -m bench.run_bench --sizes 1M,10M --out bench/out
+
+bench-large: .venv/.synced ## the same at ~50M source rows (long)
+	$(PY) -m bench.run_bench --sizes 50M --out bench/out
+
+clean: ## remove work directories and caches (keeps .venv)
+	rm -rf $(WORK) bench/out .pytest_cache .hypothesis

@@ -1,0 +1,132 @@
+"""``make bench``: Taiwan pipeline throughput and memory against an I/O floor.
+
+For each size the same synthetic extract is (1) copied by DuckDB from the
+raw CSV files to Parquet — the I/O floor: read every byte, parse, write
+columnar — and (2) run through the whole pipeline (stage, map, load,
+summarise) with ``crossbridge run taiwan --no-airflow``.  Each measurement
+runs in its own process; peak memory is that process's maximum RSS (wait4).
+The data is generated as UTF-8 so that DuckDB, which reads no CP950 without
+a downloaded extension, can read the very same files; claim files are ASCII,
+so their bytes are identical in both encodings.
+
+Output: a table on stdout and ``<out>/bench-<size>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROWS_PER_PERSON = 205  # measured: ~51 source rows per person-year over 4 years (2014-2017)
+SIZES = {"1M": 1_000_000, "10M": 10_000_000, "50M": 50_000_000}
+
+
+def measured(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
+    """Run a command; return (wall seconds, peak RSS in bytes, stdout)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - t0
+    # the child has been reaped by communicate(); use RUSAGE of a wrapper instead
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-3000:]}")
+    peak = 0
+    for line in err.splitlines():
+        if line.startswith("PEAK_RSS_KB="):
+            peak = int(line.split("=", 1)[1]) * 1024
+    return seconds, peak, out
+
+
+WRAP = [sys.executable, "-m", "bench.peak_rss", "--"]
+
+
+def floor_cmd(landing: Path, out: Path) -> list[str]:
+    code = f"""
+import duckdb, glob, os, re
+con = duckdb.connect()
+con.execute("SET threads = 2")
+files = sorted(glob.glob({str(landing)!r} + '/*.csv'))
+groups = {{}}
+for f in files:
+    stem = re.sub(r'\\d+$', '', os.path.basename(f)[:-4])
+    groups.setdefault(stem, []).append(f)
+os.makedirs({str(out)!r}, exist_ok=True)
+for stem, fs in groups.items():
+    con.execute(f"COPY (SELECT * FROM read_csv({{fs!r}}, header=true, all_varchar=true, quote='', escape='', "
+                f"ignore_errors=true, null_padding=true)) TO '{str(out)}/{{stem}}.parquet' (FORMAT parquet)")
+"""
+    return [*WRAP, sys.executable, "-c", code]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1M,10M")
+    ap.add_argument("--out", type=Path, default=Path("bench/out"))
+    ap.add_argument("--repeat", type=int, default=1, help="pipeline/floor repetitions (median reported)")
+    args = ap.parse_args(argv)
+    rows_table = []
+    for size in args.sizes.split(","):
+        target = SIZES[size]
+        base = args.out / size
+        landing = base / "landing"
+        persons = max(100, target // ROWS_PER_PERSON)
+        if not (landing / "_ground_truth" / "manifest.json").exists():
+            print(f"[{size}] generating {persons:,} persons …", flush=True)
+            gen_s, gen_peak, _ = measured([*WRAP, sys.executable, "-m", "crossbridge.cli", "synth", "taiwan",
+                                           "--persons", str(persons), "--years", "2014-2017", "--seed", "42",
+                                           "--out", str(landing), "--encoding", "utf-8"])
+        else:
+            gen_s, gen_peak = float("nan"), 0
+        manifest = json.loads((landing / "_ground_truth" / "manifest.json").read_text())
+        rows_in = sum(manifest["rows_per_file"].values()) if "rows_per_file" in manifest else None
+        raw_bytes = sum(p.stat().st_size for p in landing.glob("*.csv"))
+        floors, pipes, peaks, floor_peaks, stage_s = [], [], [], [], []
+        for i in range(args.repeat):
+            fs, fpeak, _ = measured(floor_cmd(landing, base / f"floor{i}"))
+            floors.append(fs)
+            floor_peaks.append(fpeak)
+            work = base / f"work{i}"
+            subprocess.run(["rm", "-rf", str(work)], check=True)
+            ps, peak, _ = measured([*WRAP, sys.executable, "-m", "crossbridge.cli", "run", "taiwan",
+                                    "--landing", str(landing), "--workdir", str(work), "--no-airflow",
+                                    "--encoding", "utf-8"], env={"CROSSBRIDGE_SITE_SECRET": "bench"})
+            pipes.append(ps)
+            peaks.append(peak)
+            summ = json.loads(next((work / "runs").glob("*/summary.json")).read_text())
+            rows_in = sum(summ["rows_in"].values())
+            stage_s.append(summ["stage_seconds"])
+            assert summ["reconciled"], summ["reconciliation_problems"]
+        floor = statistics.median(floors)
+        pipe = statistics.median(pipes)
+        result = {
+            "size": size, "persons": persons, "rows_in": rows_in, "raw_mb": round(raw_bytes / 2**20, 1),
+            "generate_seconds": round(gen_s, 1), "generate_peak_mb": round(gen_peak / 2**20),
+            "floor_seconds": round(floor, 2), "floor_peak_mb": round(max(floor_peaks) / 2**20),
+            "pipeline_seconds": round(pipe, 2), "pipeline_peak_mb": round(max(peaks) / 2**20),
+            "rows_per_second": round(rows_in / pipe), "ratio_to_floor": round(pipe / floor, 2),
+            "stage_seconds": stage_s[pipes.index(pipe)] if pipe in pipes else stage_s[0],
+            "repeat": args.repeat,
+        }
+        (args.out).mkdir(parents=True, exist_ok=True)
+        (args.out / f"bench-{size}.json").write_text(json.dumps(result, indent=2))
+        rows_table.append(result)
+        print(json.dumps(result), flush=True)
+    print()
+    print(f"{'size':>5} {'rows in':>12} {'raw MB':>8} {'floor s':>8} {'pipe s':>8} {'rows/s':>10} "
+          f"{'x floor':>8} {'peak MB':>8}")
+    for r in rows_table:
+        print(f"{r['size']:>5} {r['rows_in']:>12,} {r['raw_mb']:>8} {r['floor_seconds']:>8} "
+              f"{r['pipeline_seconds']:>8} {r['rows_per_second']:>10,} {r['ratio_to_floor']:>8} "
+              f"{r['pipeline_peak_mb']:>8}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""``crossbridge`` command-line tool.
+
+    crossbridge synth taiwan --persons N --years Y1-Y2 --seed S --out DIR [--encoding cp950|utf-8] [--defect-rate R]
+    crossbridge run taiwan --landing DIR --workdir W [--warehouse URL] [--no-airflow] [--demo-secret]
+    crossbridge summary --workdir W [--site taiwan] [--run RUN_ID] [--json]
+    crossbridge demo [--workdir W] [--persons N] [--years Y1-Y2]
+
+Exit status: 0 success, 1 the run failed or did not reconcile, 2 bad usage or settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from crossbridge.ledger import LedgerError, Run, latest_run, new_run_id
+from crossbridge.settings import SettingsError, load_settings
+
+SITES = ("taiwan",)
+
+
+def _years(text: str) -> tuple[int, int]:
+    try:
+        a, b = (int(x) for x in text.split("-", 1)) if "-" in text else (int(text), int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"years must look like 2014-2017, got {text!r}") from None
+    if not (1900 < a <= b < 2100):
+        raise argparse.ArgumentTypeError(f"implausible year range {text!r}")
+    return a, b
+
+
+def _rate(text: str) -> float:
+    v = float(text)
+    if not 0.0 <= v <= 0.5:
+        raise argparse.ArgumentTypeError("defect rate must be between 0 and 0.5")
+    return v
+
+
+def _progress(stream=sys.stderr):
+    last = [0.0]
+
+    def report(what: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 2.0 or (total and done >= total):
+            last[0] = now
+            suffix = f"/{total:,}" if total else ""
+            print(f"  … {what}: {done:,}{suffix}", file=stream, flush=True)
+
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="crossbridge", description="Crossbridge health-data exchange hub")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    synth = sub.add_parser("synth", help="generate synthetic source extracts")
+    synth.add_argument("site", choices=SITES)
+    synth.add_argument("--persons", type=int, required=True)
+    synth.add_argument("--years", type=_years, required=True, help="e.g. 2014-2017")
+    synth.add_argument("--seed", type=int, default=1)
+    synth.add_argument("--out", type=Path, required=True)
+    synth.add_argument("--encoding", choices=["cp950", "utf-8"], default="cp950")
+    synth.add_argument("--defect-rate", type=_rate, default=0.0)
+
+    run = sub.add_parser("run", help="run a site pipeline (the Airflow DAG, in-process by default)")
+    run.add_argument("site", choices=SITES)
+    run.add_argument("--landing", type=Path)
+    run.add_argument("--workdir", type=Path)
+    run.add_argument("--warehouse", help="duckdb:PATH or postgresql://user@host:port/db[?schema=S]")
+    run.add_argument("--vocabulary", type=Path, help="an Athena download (default: demo vocabulary)")
+    run.add_argument("--encoding", help="raw-file encoding (default cp950)")
+    run.add_argument("--no-airflow", action="store_true", help="call the stages directly, without Airflow")
+    run.add_argument("--demo-secret", action="store_true",
+                     help="without CROSSBRIDGE_SITE_SECRET, use a random secret kept in the workdir")
+
+    summ = sub.add_parser("summary", help="print a run's summary")
+    summ.add_argument("--workdir", type=Path)
+    summ.add_argument("--site", choices=SITES, default="taiwan")
+    summ.add_argument("--run", dest="run_id")
+    summ.add_argument("--json", action="store_true")
+
+    demo = sub.add_parser("demo", help="generate a small dataset and run every site end to end")
+    demo.add_argument("--workdir", type=Path, default=Path("work/demo"))
+    demo.add_argument("--persons", type=int, default=2000)
+    demo.add_argument("--years", type=_years, default=(2014, 2017))
+    demo.add_argument("--seed", type=int, default=2026)
+    demo.add_argument("--defect-rate", type=_rate, default=0.01)
+    demo.add_argument("--no-airflow", action="store_true")
+    return p
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from crossbridge.synth.taiwan import generate_taiwan
+
+    t0 = time.perf_counter()
+    rep = generate_taiwan(args.out, persons=args.persons, years=args.years, seed=args.seed,
+                          encoding=args.encoding, defect_rate=args.defect_rate, progress=_progress())
+    rows = sum(rep.files.values())
+    print(f"wrote {len(rep.files)} files, {rows:,} rows, {rep.defects:,} injected defects "
+          f"to {args.out} in {time.perf_counter() - t0:.1f} s")
+    if args.defect_rate:
+        print(f"ground truth: {args.out / '_ground_truth' / 'defects.csv'}")
+    return 0
+
+
+def _run_site(site: str, settings_overrides: dict[str, Any], no_airflow: bool) -> Run:
+    settings = load_settings(settings_overrides)
+    settings.require_secret()
+    if no_airflow:
+        from crossbridge.pipeline import taiwan
+
+        return taiwan.run_all(settings, progress=_progress())
+    from crossbridge.airflow_runner import run_dag
+
+    run_id = new_run_id(site)
+    conf = {
+        "landing": str(Path(settings.landing).resolve()),
+        "workdir": str(settings.workdir.resolve()),
+        "warehouse": settings.warehouse,
+        "demo_secret": settings.allow_demo_secret,
+        "run_id": run_id,
+    }
+    run_dag("tw_nhird_to_omop", conf, settings.workdir / "airflow")
+    return Run.open(settings.runs_dir.resolve(), run_id)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    overrides = {
+        "landing": str(args.landing) if args.landing else None,
+        "workdir": args.workdir,
+        "warehouse": args.warehouse,
+        "vocabulary_dir": str(args.vocabulary) if args.vocabulary else None,
+        "encoding": args.encoding,
+    }
+    if args.demo_secret:
+        overrides["allow_demo_secret"] = True
+    run = _run_site(args.site, overrides, args.no_airflow)
+    summary = run.summary()
+    print(format_summary(summary, run))
+    return 0 if summary.get("reconciled") and summary["quality"]["outcome"] != "failed" else 1
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    settings = load_settings({"workdir": args.workdir})
+    run = Run.open(settings.runs_dir, args.run_id) if args.run_id else latest_run(settings.runs_dir, args.site)
+    if run is None:
+        raise LedgerError(f"no {args.site} run under {settings.runs_dir}")
+    summary = run.summary()
+    print(json.dumps(summary, indent=2, ensure_ascii=False) if args.json else format_summary(summary, run))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from crossbridge.synth.taiwan import generate_taiwan
+
+    workdir: Path = args.workdir
+    landing = workdir / "landing" / "taiwan"
+    t0 = time.perf_counter()
+    if not (landing / "_ground_truth" / "manifest.json").exists():
+        print(f"Generating synthetic Taiwan extracts ({args.persons:,} persons, "
+              f"{args.years[0]}-{args.years[1]}) in {landing} …", flush=True)
+        generate_taiwan(landing, persons=args.persons, years=args.years, seed=args.seed,
+                        encoding="cp950", defect_rate=args.defect_rate, progress=_progress())
+    print("Running the Taiwan pipeline"
+          + (" (stages in-process)" if args.no_airflow else " (Airflow DAG tw_nhird_to_omop, in-process)")
+          + " …", flush=True)
+    run = _run_site("taiwan", {"landing": str(landing), "workdir": workdir, "allow_demo_secret": True},
+                    args.no_airflow)
+    summary = run.summary()
+    print(format_summary(summary, run))
+    print(f"\nDemo finished in {time.perf_counter() - t0:.0f} s.")
+    print(f"  run folder:   {run.dir}")
+    print(f"  summary:      {run.summary_path}")
+    print(f"  warehouse:    {summary['warehouse']}")
+    print(f"  staging:      {run.path('staging')}")
+    print(f"  quarantine:   {run.path('staging', 'quarantine')}")
+    print(f"  ground truth: {landing / '_ground_truth' / 'defects.csv'}")
+    return 0 if summary.get("reconciled") and summary["quality"]["outcome"] != "failed" else 1
+
+
+def format_summary(s: dict[str, Any], run: Run | None = None) -> str:
+    lines = [f"Run {s['run_id']} ({s['site']}): {s['state']}, quality {s.get('quality', {}).get('outcome')}, "
+             f"reconciled: {str(s.get('reconciled')).lower()}"]
+    if s.get("state") != "succeeded":
+        for name, st in s.get("stages", {}).items():
+            if st.get("state") == "failed":
+                lines.append(f"  stage {name} failed: {st.get('error')}")
+        return "\n".join(lines)
+    rows_in = sum(s["rows_in"].values())
+    quarantined = sum(sum(v.values()) for v in s["rows_quarantined"].values())
+    merged = sum(sum(v.values()) for v in s.get("rows_merged", {}).values())
+    total_s = sum(v or 0 for v in s["stage_seconds"].values())
+    lines.append(f"  source rows {rows_in:,} in {len(s['rows_in'])} files; quarantined {quarantined:,}; "
+                 f"merged {merged:,}; {total_s:.1f} s "
+                 f"({', '.join(f'{k} {v:.1f}s' for k, v in s['stage_seconds'].items() if v is not None)})")
+    lines.append("")
+    lines.append(f"  {'OMOP table':<24}{'rows':>12}")
+    for t, n in sorted(s["rows_out"].items()):
+        lines.append(f"  {t:<24}{n:>12,}")
+    lines.append("")
+    lines.append(f"  {'source vocabulary':<20}{'records':>10}{'mapped':>9}{'codes':>8}{'mapped':>9}")
+    for v, c in sorted(s["coverage"].items()):
+        rs = f"{c['record_share']:.1%}" if c["record_share"] is not None else "-"
+        cs = f"{c['code_share']:.1%}" if c["code_share"] is not None else "-"
+        lines.append(f"  {v:<20}{c['records']:>10,}{rs:>9}{c['codes']:>8,}{cs:>9}")
+    reasons: dict[str, int] = {}
+    for per in s["rows_quarantined"].values():
+        for r, n in per.items():
+            reasons[r] = reasons.get(r, 0) + n
+    if reasons:
+        lines.append("")
+        lines.append("  quarantined by reason: " + ", ".join(f"{r} {n:,}" for r, n in sorted(reasons.items())))
+    for c in s["quality"]["checks"]:
+        if c["status"] != "passed":
+            lines.append(f"  quality {c['status']}: {c['check']}: {c['detail']}")
+    for p in s.get("reconciliation_problems", [])[:10]:
+        lines.append(f"  NOT RECONCILED: {p}")
+    if s.get("unrecognised_files"):
+        lines.append(f"  unrecognised files in landing (not read): {[f['file'] for f in s['unrecognised_files']]}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"synth": cmd_synth, "run": cmd_run, "summary": cmd_summary, "demo": cmd_demo}
+    try:
+        return handlers[args.command](args)
+    except (SettingsError, LedgerError) as exc:
+        print(f"crossbridge: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

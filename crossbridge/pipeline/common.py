@@ -1,0 +1,235 @@
+"""Pipeline pieces shared by every site: run start, inventory, work database,
+vocabulary cache, warehouse load, and the summary with its reconciliation."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import duckdb
+
+import crossbridge
+from crossbridge.ledger import Run, write_json_atomic
+from crossbridge.settings import Settings, SettingsError
+
+VOCABULARY_TABLES = (
+    "concept", "concept_relationship", "concept_ancestor", "concept_synonym", "concept_class",
+    "domain", "relationship", "vocabulary", "drug_strength",
+)
+
+
+class PipelineError(RuntimeError):
+    """A stage cannot run with what the previous stages left."""
+
+
+def code_version() -> str:
+    """Package version plus the git commit when running from a checkout."""
+    root = Path(crossbridge.__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ver = version("crossbridge")
+    except PackageNotFoundError:
+        ver = "0+unknown"
+    return f"{ver}+g{sha}" if sha else ver
+
+
+def start_run(settings: Settings, site: str, run_id: str | None = None) -> Run:
+    if not settings.landing:
+        raise SettingsError("no landing location: pass --landing DIR or set CROSSBRIDGE_LANDING")
+    landing = Path(settings.landing)
+    if not landing.is_dir():
+        raise SettingsError(f"landing location {landing} is not a directory")
+    settings.require_secret()  # fail before any work if no secret is available
+    pub = settings.public_dict()
+    pub["code_version"] = code_version()
+    return Run.start(settings.runs_dir, site, pub, run_id)
+
+
+def inventory(landing: Path, identify: Callable[[str], Any]) -> dict[str, Any]:
+    """Files in the landing zone by type; unknown files are listed, not dropped."""
+    files, unknown = [], []
+    for path in sorted(landing.rglob("*")):
+        rel = path.relative_to(landing)
+        if not path.is_file() or any(part.startswith(("_", ".")) for part in rel.parts):
+            continue
+        ft = identify(path.name)
+        entry = {"file": str(rel), "bytes": path.stat().st_size}
+        if ft is None:
+            unknown.append(entry)
+        else:
+            entry["file_type"] = ft.key
+            files.append(entry)
+    if not files:
+        raise PipelineError(f"landing zone {landing} holds no recognised source file")
+    return {
+        "landing": str(landing.resolve()),
+        "files": files,
+        "unrecognised_files": unknown,
+        "bytes": sum(f["bytes"] for f in files),
+    }
+
+
+# ---- vocabulary cache and work database ------------------------------------------------
+
+def _vocabulary_key(directory: Path) -> str:
+    h = hashlib.sha256(str(directory.resolve()).encode())
+    for p in sorted(directory.iterdir()):
+        if p.is_file():
+            st = p.stat()
+            h.update(f"{p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def ensure_vocabulary(settings: Settings) -> tuple[Path, dict[str, Any]]:
+    """A DuckDB file holding the vocabulary, loaded once per vocabulary release."""
+    from terminology.athena import load_athena
+
+    src = settings.vocabulary_path()
+    if not src.is_dir():
+        raise SettingsError(f"vocabulary directory {src} does not exist")
+    cache = settings.workdir / "vocabulary"
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / f"{_vocabulary_key(src)}.duckdb"
+    meta_path = target.with_suffix(".json")
+    if not target.exists():
+        tmp = target.with_suffix(f".tmp{os.getpid()}.duckdb")
+        tmp.unlink(missing_ok=True)
+        con = duckdb.connect(str(tmp))
+        try:
+            rep = load_athena(con, src)
+        finally:
+            con.close()
+        os.replace(tmp, target)
+        meta = rep.to_dict() if hasattr(rep, "to_dict") else dict(rep)
+        meta["source"] = str(src.resolve())
+        write_json_atomic(meta_path, meta)
+    import json
+
+    return target, json.loads(meta_path.read_text(encoding="utf-8"))
+
+
+def open_work_db(run: Run, settings: Settings) -> tuple[duckdb.DuckDBPyConnection, dict[str, Any]]:
+    """The run's work database with the vocabulary attached read-only as views."""
+    from terminology.source_to_standard import create_view
+
+    vocab_path, vocab_meta = ensure_vocabulary(settings)
+    con = duckdb.connect(str(run.path("omop.duckdb")))
+    con.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")
+    con.execute(f"SET threads = {int(settings.duckdb_threads)}")
+    con.execute(f"SET temp_directory = '{run.path('tmp')}'")
+    con.execute(f"ATTACH '{vocab_path}' AS vocab (READ_ONLY)")
+    present = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'vocab'").fetchall()}
+    for t in VOCABULARY_TABLES:
+        if t in present:
+            con.execute(f"CREATE OR REPLACE VIEW {t} AS SELECT * FROM vocab.main.{t}")
+    create_view(con)
+    return con, vocab_meta
+
+
+def register_staging_views(con: duckdb.DuckDBPyConnection, tables_dir: Path, file_types: Iterable) -> None:
+    """``stg_<type>`` views over the consolidated staging Parquet (empty if a type has no file)."""
+    from connectors.taiwan.layout import staging_columns
+
+    for ft in file_types:
+        folder = tables_dir / ft.key
+        files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+        if files:
+            glob = str(folder / "*.parquet")
+            con.execute(f"CREATE OR REPLACE VIEW stg_{ft.key} AS SELECT * FROM read_parquet('{glob}')")
+        else:
+            cols = ", ".join(
+                f"CAST(NULL AS {_duck_type(t)}) AS \"{n}\"" for n, t in staging_columns(ft)
+            )
+            extra = ""
+            if ft.key in ("opdte", "ipdte", "druge", "opdto", "ipdto", "drugo"):
+                extra += ", CAST(NULL AS VARCHAR) AS visit_key"
+            if ft.key in ("ipdte", "ipdto"):
+                extra += ", CAST(NULL AS VARCHAR) AS stay_key"
+            con.execute(f"CREATE OR REPLACE VIEW stg_{ft.key} AS SELECT {cols}{extra} WHERE false")
+
+
+def _duck_type(arrow_type: str) -> str:
+    return {"string": "VARCHAR", "date32": "DATE", "int32": "INTEGER", "int64": "BIGINT",
+            "float64": "DOUBLE"}[arrow_type]
+
+
+def cdm_source_meta(run: Run, settings: Settings, site: str, vocab: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "cdm_source_name": f"Crossbridge {site} site",
+        "cdm_source_abbreviation": f"XB-{site[:2].upper()}",
+        "cdm_holder": f"Crossbridge hub ({site})",
+        "source_description": f"{site} registry extracts mapped by Crossbridge run {run.run_id}",
+        "source_documentation_reference": "docs/taiwan.md",
+        "cdm_etl_reference": f"crossbridge {code_version()}",
+        "source_release_date": date.today(),
+        "cdm_release_date": date.today(),
+        "run_id": run.run_id,
+    }
+
+
+# ---- load ------------------------------------------------------------------------------
+
+def load_warehouse(run: Run, url: str, vocab_path: Path) -> dict[str, Any]:
+    """Copy this run's OMOP tables (and the vocabulary, when its release changed) into the warehouse.
+
+    Each table is replaced atomically; a failure leaves the previous content of
+    the tables not yet replaced, and the run marked failed.
+    """
+    from connectors.warehouse import open_warehouse
+
+    built: dict[str, int] = run.stage_report("map")["rows_out"]
+    src = duckdb.connect(str(run.path("omop.duckdb")), read_only=True)
+    try:
+        src.execute(f"ATTACH '{vocab_path}' AS vocab (READ_ONLY)")
+        work_db = src.execute("SELECT current_database()").fetchone()[0]
+        present = {r[0] for r in src.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = ? AND table_type = 'BASE TABLE'",
+            [work_db]).fetchall()}
+        with open_warehouse(url) as wh:
+            wh.create_schema()
+            for table in sorted(built):
+                if table not in present:
+                    raise PipelineError(f"map stage reported table {table} but the work db lacks it")
+                wh.replace_table(table, src.sql(f'SELECT * FROM "{table}"').to_arrow_reader(100_000))
+            new_versions = src.execute(
+                "SELECT vocabulary_id, vocabulary_version FROM vocab.main.vocabulary ORDER BY 1").fetchall()
+            old_versions = [
+                (r["vocabulary_id"], r["vocabulary_version"]) for r in wh.query(
+                    "SELECT vocabulary_id, vocabulary_version FROM vocabulary ORDER BY 1").to_pylist()
+            ] if wh.row_counts(["vocabulary"]).get("vocabulary") else []
+            vocab_loaded = False
+            if [tuple(v) for v in new_versions] != old_versions:
+                vocab_present = {r[0] for r in src.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'vocab'").fetchall()}
+                for table in VOCABULARY_TABLES:
+                    if table in vocab_present:
+                        wh.replace_table(table, src.sql(
+                            f"SELECT * FROM vocab.main.{table}").to_arrow_reader(100_000))
+                vocab_loaded = True
+            counts = wh.row_counts()
+    finally:
+        src.close()
+    loaded = {t: counts.get(t, 0) for t in built}
+    mismatched = {t: (built[t], loaded.get(t)) for t in built if built[t] != loaded.get(t)}
+    if mismatched:
+        raise PipelineError(f"warehouse row counts differ from the built tables: {mismatched}")
+    return {"warehouse": url, "rows_loaded": loaded, "vocabulary_loaded": vocab_loaded}
+
+
+def summarise(run: Run, settings: Settings, site: str) -> dict[str, Any]:
+    from crossbridge.pipeline.summary import summarise as _summarise
+
+    return _summarise(run, settings, site)
