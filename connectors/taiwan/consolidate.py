@@ -153,7 +153,7 @@ def consolidate_taiwan(staging: Path, memory_limit: str = "1GB", threads: int = 
             elif ft.key in ORDER_VISITS:
                 continue
             else:
-                _plain(con, staging, ft)
+                _plain(con, staging, ft, keys)
         for ft in present:
             if ft.key in ORDER_VISITS:
                 _orders(con, staging, ft, ORDER_VISITS[ft.key] in keys, report)
@@ -192,12 +192,41 @@ def _output_columns(ft: FileType, extra: list[str]) -> str:
     return ", ".join(cols)
 
 
-def _plain(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType) -> None:
-    """Non-claim file types: only duplicates are removed."""
+def _plain(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, keys: set[str]) -> None:
+    """Non-claim file types: duplicates are removed; specimens need a kept participant."""
+    if ft.key == "bb_specimen":
+        _specimens(con, staging, ft, "bb_participant" in keys)
+        return
     _copy(
         con,
         f"SELECT {_output_columns(ft, [])} FROM s_{ft.key} WHERE _rank = 1 ORDER BY _source_file, _row_number",
         staging / "tables" / ft.key / "part-0.parquet",
+    )
+
+
+def _specimens(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, participants_present: bool) -> None:
+    """A specimen whose PARTICIPANT_ID matches no kept participant -> quarantine ``orphan_specimen``
+    (e.g. the participant row was quarantined): it cannot be linked to a person."""
+    known = (
+        "SELECT DISTINCT PARTICIPANT_ID FROM s_bb_participant WHERE _rank = 1"
+        if participants_present else "SELECT CAST(NULL AS VARCHAR) AS PARTICIPANT_ID WHERE false"
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE c_{ft.key} AS
+        SELECT s.*, p.PARTICIPANT_ID IS NOT NULL AS _has_parent
+        FROM (SELECT * FROM s_{ft.key} WHERE _rank = 1) s
+        LEFT JOIN ({known}) p ON p.PARTICIPANT_ID = s.PARTICIPANT_ID"""
+    )
+    _copy(
+        con,
+        f"SELECT {_output_columns(ft, [])} FROM c_{ft.key} WHERE _has_parent ORDER BY _source_file, _row_number",
+        staging / "tables" / ft.key / "part-0.parquet",
+    )
+    con.execute(
+        f"""INSERT INTO q_{ft.key}
+        SELECT _source_file, _row_number, {_lit(ft.key)}, 'orphan_specimen', 'PARTICIPANT_ID',
+               'participant ' || PARTICIPANT_ID || ' matches no kept participant row'
+        FROM c_{ft.key} WHERE NOT _has_parent"""
     )
 
 

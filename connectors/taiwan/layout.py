@@ -360,4 +360,5 @@ QUARANTINE_REASONS = {
     "wrong_encoding": "the line is valid UTF-8 text inside a CP950 file",
     "duplicate_row": "an exact repeat of an earlier row of the same file type",
     "orphan_order": "an order row whose visit key matches no staged visit",
+    "orphan_specimen": "a biobank specimen whose participant matches no staged participant",
 }

@@ -166,13 +166,15 @@ def _ymd_valid(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 
 def _ymd_to_date(y: np.ndarray, m: np.ndarray, d: np.ndarray, today: dt.date) -> tuple[pa.Array, np.ndarray]:
-    """date32 array from integer parts via strptime, and the rows that are not a plausible date."""
+    """date32 array from integer parts (numpy datetime arithmetic), and the rows that are
+    not a real calendar date in 1900-01-01..today."""
+    y, m, d = (np.asarray(a, dtype=np.int64) for a in (y, m, d))
     ok = _ymd_valid(y, m, d)
-    text = np.char.add(
-        np.char.add(np.char.zfill(np.where(ok, y, 1900).astype(str), 4), np.char.zfill(np.where(ok, m, 1).astype(str), 2)),
-        np.char.zfill(np.where(ok, d, 1).astype(str), 2),
-    )
-    return _parse_yyyymmdd(pa.array(text, type=pa.string()), ok, today)
+    months = np.where(ok, (y - 1970) * 12 + (m - 1), 0)
+    days = months.astype("datetime64[M]").astype("datetime64[D]") + np.where(ok, d - 1, 0)
+    good = ok & (days >= np.datetime64(MIN_DATE)) & (days <= np.datetime64(today))
+    dates = pa.array(days.astype("datetime64[D]"), type=pa.date32())
+    return _null_where(dates, ~good), ~good
 
 
 def _parse_yyyymmdd(text: pa.Array, candidate: np.ndarray, today: dt.date) -> tuple[pa.Array, np.ndarray]:

@@ -167,3 +167,25 @@ def test_orders_without_any_visit_table_are_orphans_and_rerun_is_idempotent(tmp_
     # re-staging clears the consolidated outputs that depended on the old staging
     stage_taiwan(landing, staging, SECRET)
     assert not (staging / "tables").exists() or not any((staging / "tables").rglob("*.parquet"))
+
+
+def test_specimens_of_unknown_or_quarantined_participants_are_orphans(tmp_path: Path) -> None:
+    landing, staging = tmp_path / "landing", tmp_path / "staging"
+    write_raw(landing, "bb_participant", [
+        row("bb_participant"),  # 2 kept: P00000000001
+        row("bb_participant", PARTICIPANT_ID="P00000000002", ID="A123456788"),  # 3 invalid ID -> quarantined
+    ])
+    spec = {"SPECIMEN_TYPE": "BLOOD", "COLLECT_DATE": "103/02/03", "BIOBANK_ID": "TWB1"}
+    write_raw(landing, "bb_specimen", [
+        row("bb_specimen", SPECIMEN_ID="S1", PARTICIPANT_ID="P00000000001", **spec),  # 2 kept
+        row("bb_specimen", SPECIMEN_ID="S2", PARTICIPANT_ID="P00000000002", **spec),  # 3 participant quarantined
+        row("bb_specimen", SPECIMEN_ID="S3", PARTICIPANT_ID="P00000000009", **spec),  # 4 unknown participant
+    ])
+    stage_taiwan(landing, staging, SECRET)
+    report = consolidate_taiwan(staging)
+    kept = _table(staging, "bb_specimen")
+    assert kept.column("_row_number").to_pylist() == [2]
+    q = read_quarantine(staging / "quarantine" / "consolidate")
+    assert sorted(zip(q.column("row_number").to_pylist(), q.column("reason").to_pylist())) == [
+        (3, "orphan_specimen"), (4, "orphan_specimen")]
+    assert report.tables["bb_specimen"].quarantined == {"orphan_specimen": 2}

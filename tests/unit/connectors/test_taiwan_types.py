@@ -166,3 +166,16 @@ def test_staged_types_follow_the_layout() -> None:
         assert [(f.name, str(f.type)) for f in schema] == [
             (n, {"date32": "date32[day]", "float64": "double"}.get(t, t)) for n, t in layout.staging_columns(ft)
         ]
+
+
+def test_date_converters_accept_empty_chunks():
+    """Regression: an all-filtered chunk reached convert_roc_date with zero rows and crashed."""
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from connectors.taiwan.types import convert_date, convert_roc_date
+
+    for conv in (convert_roc_date, convert_date):
+        out = conv(pa.array([], type=pa.string()), dt.date(2026, 1, 1))
+        assert len(out.values) == 0 and out.values.type == pa.date32()
