@@ -24,6 +24,11 @@ from .sources import (
 from .url import check_identifier
 
 
+def quote_literal(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 class DuckDBWarehouse:
     """OMOP CDM tables in one DuckDB database file (``:memory:`` for tests).
 
@@ -120,6 +125,30 @@ class DuckDBWarehouse:
         view = f"__crossbridge_load_{name}"
         insert = f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {quote(view)}"
         return self._replace(name, insert, None, (view, reader))
+
+    def replace_from_database(self, path: str | os.PathLike, tables: Iterable[str], source_schema: str = "main"
+                              ) -> dict[str, int]:
+        """Replace tables with those of another DuckDB database file, copied inside DuckDB.
+
+        The fast path between two DuckDB files (no Arrow round trip). Each
+        table is replaced atomically as in :meth:`replace_table`; the source is
+        attached read-only for the duration of the call.
+        """
+        alias = "__crossbridge_src"
+        schema = check_identifier(source_schema, "schema")
+        self._con.execute(f"ATTACH {quote_literal(os.fspath(path))} AS {alias} (READ_ONLY)")
+        try:
+            loaded = {}
+            for name in tables:
+                described = self._con.execute(f"DESCRIBE SELECT * FROM {alias}.{schema}.{quote(name)}").fetchall()
+                columns = load_columns(name, [r[0] for r in described])
+                cols = ", ".join(quote(c) for c in columns)
+                insert = (f"INSERT INTO {self._q(name)} ({cols}) "
+                          f"SELECT {cols} FROM {alias}.{schema}.{quote(name)}")
+                loaded[name] = self._replace(name, insert, None, None)
+            return loaded
+        finally:
+            self._con.execute(f"DETACH {alias}")
 
     def _replace(self, name: str, insert: str, params: Sequence[Any] | None, view: tuple[str, Any] | None) -> int:
         con = self._con

@@ -186,42 +186,45 @@ def load_warehouse(run: Run, url: str, vocab_path: Path) -> dict[str, Any]:
     """Copy this run's OMOP tables (and the vocabulary, when its release changed) into the warehouse.
 
     Each table is replaced atomically; a failure leaves the previous content of
-    the tables not yet replaced, and the run marked failed.
+    the tables not yet replaced, and the run marked failed.  DuckDB to DuckDB
+    copies inside DuckDB; any other warehouse receives Arrow batches.
     """
     from connectors.warehouse import open_warehouse
 
     built: dict[str, int] = run.stage_report("map")["rows_out"]
-    src = duckdb.connect(str(run.path("omop.duckdb")), read_only=True)
-    try:
-        src.execute(f"ATTACH '{vocab_path}' AS vocab (READ_ONLY)")
-        work_db = src.execute("SELECT current_database()").fetchone()[0]
+    work_db = run.path("omop.duckdb")
+    with duckdb.connect(str(work_db), read_only=True) as src:
         present = {r[0] for r in src.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_catalog = ? AND table_type = 'BASE TABLE'",
-            [work_db]).fetchall()}
-        with open_warehouse(url) as wh:
-            wh.create_schema()
-            for table in sorted(built):
-                if table not in present:
-                    raise PipelineError(f"map stage reported table {table} but the work db lacks it")
-                wh.replace_table(table, src.sql(f'SELECT * FROM "{table}"').to_arrow_reader(100_000))
-            new_versions = src.execute(
-                "SELECT vocabulary_id, vocabulary_version FROM vocab.main.vocabulary ORDER BY 1").fetchall()
-            old_versions = [
-                (r["vocabulary_id"], r["vocabulary_version"]) for r in wh.query(
-                    "SELECT vocabulary_id, vocabulary_version FROM vocabulary ORDER BY 1").to_pylist()
-            ] if wh.row_counts(["vocabulary"]).get("vocabulary") else []
-            vocab_loaded = False
-            if [tuple(v) for v in new_versions] != old_versions:
-                vocab_present = {r[0] for r in src.execute(
-                    "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'vocab'").fetchall()}
-                for table in VOCABULARY_TABLES:
-                    if table in vocab_present:
-                        wh.replace_table(table, src.sql(
-                            f"SELECT * FROM vocab.main.{table}").to_arrow_reader(100_000))
-                vocab_loaded = True
-            counts = wh.row_counts()
-    finally:
-        src.close()
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'").fetchall()}
+    with duckdb.connect(str(vocab_path), read_only=True) as voc:
+        new_versions = [tuple(r) for r in voc.execute(
+            "SELECT vocabulary_id, vocabulary_version FROM vocabulary ORDER BY 1").fetchall()]
+        vocab_tables = sorted(r[0] for r in voc.execute(
+            "SELECT table_name FROM information_schema.tables").fetchall() if r[0] in VOCABULARY_TABLES)
+    missing = sorted(set(built) - present)
+    if missing:
+        raise PipelineError(f"map stage reported tables {missing} but the work db lacks them")
+
+    def copy(wh, db: Path, tables: list[str]) -> None:
+        fast = getattr(wh, "replace_from_database", None)
+        if fast is not None:
+            fast(db, tables)
+            return
+        with duckdb.connect(str(db), read_only=True) as con:
+            for table in tables:
+                wh.replace_table(table, con.sql(f'SELECT * FROM "{table}"').to_arrow_reader(100_000))
+
+    with open_warehouse(url) as wh:
+        wh.create_schema()
+        copy(wh, work_db, sorted(built))
+        old_versions = [
+            (r["vocabulary_id"], r["vocabulary_version"]) for r in wh.query(
+                "SELECT vocabulary_id, vocabulary_version FROM vocabulary ORDER BY 1").to_pylist()
+        ] if wh.row_counts(["vocabulary"]).get("vocabulary") else []
+        vocab_loaded = new_versions != old_versions
+        if vocab_loaded:
+            copy(wh, vocab_path, vocab_tables)
+        counts = wh.row_counts()
     loaded = {t: counts.get(t, 0) for t in built}
     mismatched = {t: (built[t], loaded.get(t)) for t in built if built[t] != loaded.get(t)}
     if mismatched:

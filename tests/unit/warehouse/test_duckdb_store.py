@@ -130,3 +130,22 @@ def test_connection_is_exposed_for_in_database_mapping(wh):
     )
     assert wh.row_counts(["person", "observation_period"]) == {"person": 4, "observation_period": 4}
     assert wh.query("SELECT ? + 1 AS x", [41]).to_pylist() == [{"x": 42}]
+
+
+def test_replace_from_database_copies_inside_duckdb_atomically(wh, tmp_path):
+    src_path = tmp_path / "work.duckdb"
+    with open_warehouse(f"duckdb:{src_path}") as src:
+        src.create_schema(["person"])
+        src.replace_table("person", persons(4))
+    wh.replace_table("person", persons(2, offset=100))  # old content, replaced whole
+    assert wh.replace_from_database(src_path, ["person"]) == {"person": 4}
+    assert sorted(wh.query("SELECT person_id FROM person").column(0).to_pylist()) == sorted(
+        persons(4).column("person_id").to_pylist())
+    with pytest.raises(WarehouseLoadError):  # a missing source column that is required: old rows stay
+        import duckdb
+
+        con = duckdb.connect(str(src_path))
+        con.execute("ALTER TABLE person DROP COLUMN year_of_birth")
+        con.close()
+        wh.replace_from_database(src_path, ["person"])
+    assert wh.row_counts(["person"]) == {"person": 4}
