@@ -40,12 +40,13 @@ def _rate(text: str) -> float:
     return v
 
 
-def _progress(stream=sys.stderr):
-    last = [0.0]
+def _progress(stream=sys.stderr, every: float = 5.0):
+    """A progress callback that prints at most one line every ``every`` seconds."""
+    last = [time.monotonic()]
 
     def report(what: str, done: int, total: int) -> None:
         now = time.monotonic()
-        if now - last[0] >= 2.0 or (total and done >= total):
+        if now - last[0] >= every:
             last[0] = now
             suffix = f"/{total:,}" if total else ""
             print(f"  … {what}: {done:,}{suffix}", file=stream, flush=True)

@@ -32,7 +32,7 @@ class Settings:
     workdir: Path = Path("work")
     landing: str = ""  # local directory (s3:// prefixes arrive with the scale-out work)
     warehouse: str = ""  # duckdb:PATH or postgresql://...; default <workdir>/warehouse/<site>.duckdb
-    vocabulary_dir: str = ""  # an Athena download; default: the project's demo vocabulary
+    vocabulary_dir: str = ""  # an Athena download; default: the demo stand-in (terminology/demo_vocabulary)
     release_store: str = ""  # file://DIR or s3://BUCKET/PREFIX (used by releases)
     s3_endpoint_url: str = ""  # for S3-compatible stores
     encoding: str = "cp950"  # raw-file encoding of the Taiwan extracts
@@ -52,13 +52,6 @@ class Settings:
         if self.warehouse:
             return self.warehouse
         return f"duckdb:{(self.workdir / 'warehouse' / f'{site}.duckdb').resolve()}"
-
-    def vocabulary_path(self) -> Path:
-        if self.vocabulary_dir:
-            return Path(self.vocabulary_dir)
-        from terminology import demo_vocabulary
-
-        return Path(demo_vocabulary.__file__).parent
 
     def require_secret(self) -> str:
         """The site secret, creating a demo one in the workdir if allowed."""

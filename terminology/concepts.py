@@ -27,7 +27,22 @@ STATUS_SECONDARY_DIAGNOSIS = 32908
 STATUS_UNDERLYING_CAUSE_OF_DEATH = 32911
 STATUS_IMMEDIATE_CAUSE_OF_DEATH = 32897
 STATUS_CONTRIBUTORY_CAUSE_OF_DEATH = 32894
+# Biobank consent (project-local standard concepts, vocabulary 'Crossbridge':
+# no public id could be confirmed offline; see terminology/demo_vocabulary/README.md)
+OBSERVATION_BIOBANK_BROAD_CONSENT = 2_000_000_001
+OBSERVATION_BIOBANK_CONSENT_WITHDRAWN = 2_000_000_002
 # Unmapped
 NO_MATCHING_CONCEPT = 0
 # Local concept-id block for project-owned source vocabularies (as FinOMOP does)
 LOCAL_CONCEPT_ID_START = 2_000_000_000
+# One block of 100,000 ids per project-local vocabulary (first id of each block)
+LOCAL_VOCABULARY_BLOCKS = {
+    "Crossbridge": LOCAL_CONCEPT_ID_START,
+    "NHI Drug": LOCAL_CONCEPT_ID_START + 100_000,
+    "NHI Fee": LOCAL_CONCEPT_ID_START + 200_000,
+    "NBCT Specimen": LOCAL_CONCEPT_ID_START + 300_000,
+}
+LOCAL_BLOCK_SIZE = 100_000
+# Languages of CONCEPT_SYNONYM rows (ids as used in OHDSI/Vocabulary-v5.0 scripts)
+LANGUAGE_ENGLISH = 4180186
+LANGUAGE_CHINESE = 4182948

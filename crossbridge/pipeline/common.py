@@ -83,37 +83,44 @@ def inventory(landing: Path, identify: Callable[[str], Any]) -> dict[str, Any]:
 
 # ---- vocabulary cache and work database ------------------------------------------------
 
-def _vocabulary_key(directory: Path) -> str:
-    h = hashlib.sha256(str(directory.resolve()).encode())
-    for p in sorted(directory.iterdir()):
-        if p.is_file():
-            st = p.stat()
-            h.update(f"{p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+def _vocabulary_key(directories: list[Path]) -> str:
+    h = hashlib.sha256()
+    for directory in directories:
+        h.update(str(directory.resolve()).encode() + b"\n")
+        for p in sorted(directory.iterdir()):
+            if p.is_file():
+                st = p.stat()
+                h.update(f"{p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]
 
 
 def ensure_vocabulary(settings: Settings) -> tuple[Path, dict[str, Any]]:
-    """A DuckDB file holding the vocabulary, loaded once per vocabulary release."""
-    from terminology.athena import load_athena
+    """A DuckDB file holding the site vocabulary (an Athena download, or the demo
+    stand-in, plus the project's local NHI vocabularies), loaded once per release."""
+    from terminology.vocabulary import DEMO_ATHENA_DIR, LOCAL_VOCABULARY_DIR, load_site_vocabulary
 
-    src = settings.vocabulary_path()
-    if not src.is_dir():
-        raise SettingsError(f"vocabulary directory {src} does not exist")
+    athena = Path(settings.vocabulary_dir) if settings.vocabulary_dir else DEMO_ATHENA_DIR
+    if not athena.is_dir():
+        raise SettingsError(f"vocabulary directory {athena} does not exist")
     cache = settings.workdir / "vocabulary"
     cache.mkdir(parents=True, exist_ok=True)
-    target = cache / f"{_vocabulary_key(src)}.duckdb"
+    target = cache / f"{_vocabulary_key([athena, LOCAL_VOCABULARY_DIR])}.duckdb"
     meta_path = target.with_suffix(".json")
-    if not target.exists():
+    if not (target.exists() and meta_path.exists()):
         tmp = target.with_suffix(f".tmp{os.getpid()}.duckdb")
         tmp.unlink(missing_ok=True)
         con = duckdb.connect(str(tmp))
         try:
-            rep = load_athena(con, src)
+            rep = load_site_vocabulary(con, athena)
         finally:
             con.close()
         os.replace(tmp, target)
-        meta = rep.to_dict() if hasattr(rep, "to_dict") else dict(rep)
-        meta["source"] = str(src.resolve())
+        meta = {
+            "athena_dir": str(athena.resolve()),
+            "local_dir": str(LOCAL_VOCABULARY_DIR),
+            "rows": dict(rep.rows),
+            "vocabulary_versions": dict(rep.vocabulary_versions),
+        }
         write_json_atomic(meta_path, meta)
     import json
 

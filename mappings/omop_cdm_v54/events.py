@@ -15,9 +15,9 @@ opdto / ipdto       ... ORDER_TYPE 3                   NHI Fee         device_ex
 opdto / ipdto       ... any other ORDER_TYPE (2 ...)   NHI Fee         procedure
 drugo               DRUG_NO                            NHI Drug        drug_exposure
 cancer              CASITE+HISTBEH                     ICDO3           condition
-cancer              SURG_CODE / RT_CODE / CHEMO_CODE   TCR Treatment   procedure, only
-                                                       (local)         when mapped
-bb_participant      consent given / withdrawn          NBCT Consent    observation
+cancer              SURG_CODE / RT_CODE / CHEMO_CODE   TCR Treatment   procedure (concept
+                                                       (local)         0 if unmapped)
+bb_participant      consent given / withdrawn          Crossbridge     observation
                                                        (local)
 ==================  =================================  ==============  =================
 
@@ -86,9 +86,9 @@ FALLBACK_TABLE = "observation"
 
 # Local vocabularies this module expects the terminology store to provide (may be absent: then concept 0).
 TCR_TREATMENT_VOCABULARY = "TCR Treatment"  # codes '<FIELD>-<code>', e.g. 'SURG_CODE-30'
-NBCT_CONSENT_VOCABULARY = "NBCT Consent"
-CONSENT_GIVEN_CODE = "CONSENT_GIVEN"
-CONSENT_WITHDRAWN_CODE = "CONSENT_WITHDRAWN"
+NBCT_CONSENT_VOCABULARY = "Crossbridge"  # project concepts (terminology/demo_vocabulary, local block)
+CONSENT_GIVEN_CODE = "BIOBANK_BROAD_CONSENT"
+CONSENT_WITHDRAWN_CODE = "BIOBANK_CONSENT_WITHDRAWN"
 
 
 def _event(values: dict[str, str], from_sql: str, where: str | None = None) -> str:
@@ -289,7 +289,7 @@ def cancer_events() -> list[str]:
                     "raw_code": f"{_q(code_col + '-')} || cb_clean_code(c.{code_col})",
                     "source_code": f"{_q(code_col + '-')} || cb_clean_code(c.{code_col})",
                     "default_domain": "'Procedure'",
-                    "emit_unmapped": "FALSE",
+                    "emit_unmapped": "TRUE",  # unmapped: procedure with concept 0, source value kept
                     "event_key": f"{base_key} || {_q('|' + code_col)}",
                 },
                 "stg_cancer c",

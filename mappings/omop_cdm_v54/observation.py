@@ -5,7 +5,7 @@
 * Biobank consent (:func:`bb_participant_to_observation`): one row 'consent
   given' at CONSENT_DATE and, if withdrawn, one row 'consent withdrawn' at
   WITHDRAW_DATE, per participant; observation_source_value is the fixed code
-  ``CONSENT_GIVEN`` / ``CONSENT_WITHDRAWN`` (local vocabulary 'NBCT Consent';
+  ``BIOBANK_BROAD_CONSENT`` / ``BIOBANK_CONSENT_WITHDRAWN`` (local vocabulary 'Crossbridge';
   concept 0 until the vocabulary maps them), value_as_string = CONSENT_TYPE
   (e.g. BROAD); type 32879 registry.  Releases filter persons on these rows.
 """

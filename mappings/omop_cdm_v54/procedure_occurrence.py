@@ -4,7 +4,7 @@ Claims: ICD_OP_CODEn (ICD9Proc before 2016, ICD10PCS after), fee orders
 (NHI Fee, ORDER_TYPE 2 and other non-drug, non-material types; unmapped ones
 land here with concept 0) and any order code mapping to a Procedure; type 32810
 claim; quantity = the order quantity rounded to an integer.  Cancer treatments
-(SURG/RT/CHEMO codes of the local 'TCR Treatment' vocabulary) only when mapped;
+(SURG/RT/CHEMO codes of the local 'TCR Treatment' vocabulary; unmapped ones with concept 0);
 type 32879 registry.
 """
 

@@ -1,0 +1,333 @@
+"""Load an OMOP Athena vocabulary download into DuckDB.
+
+An Athena download is a folder of tab-separated files with a header line, no
+quoting and dates written ``YYYYMMDD``.  :func:`load_athena` creates the OMOP
+CDM v5.4 vocabulary tables, fills them from the files (and from optional
+overlay folders in the same format, e.g. the project's NHI local
+vocabularies), then creates the ``source_to_standard`` view.
+
+The load is all-or-nothing: it runs in one transaction and any error rolls it
+back, leaving the connection as it was.  Malformed input raises
+:class:`VocabularyFormatError` naming file, line and field.  Parsing is
+vectorised: DuckDB reads each file as lines, splits them and casts the fields
+in SQL; Python only loops over files and columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from terminology.source_to_standard import create_view
+
+# table -> ((column, kind, required), ...) in Athena / OMOP CDM v5.4 order.
+# kinds: int (INTEGER), text (VARCHAR), date (YYYYMMDD -> DATE), float (DOUBLE)
+VOCABULARY_TABLES: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "concept": (
+        ("concept_id", "int", True),
+        ("concept_name", "text", True),
+        ("domain_id", "text", True),
+        ("vocabulary_id", "text", True),
+        ("concept_class_id", "text", True),
+        ("standard_concept", "text", False),
+        ("concept_code", "text", True),
+        ("valid_start_date", "date", True),
+        ("valid_end_date", "date", True),
+        ("invalid_reason", "text", False),
+    ),
+    "concept_relationship": (
+        ("concept_id_1", "int", True),
+        ("concept_id_2", "int", True),
+        ("relationship_id", "text", True),
+        ("valid_start_date", "date", True),
+        ("valid_end_date", "date", True),
+        ("invalid_reason", "text", False),
+    ),
+    "concept_ancestor": (
+        ("ancestor_concept_id", "int", True),
+        ("descendant_concept_id", "int", True),
+        ("min_levels_of_separation", "int", True),
+        ("max_levels_of_separation", "int", True),
+    ),
+    "concept_synonym": (
+        ("concept_id", "int", True),
+        ("concept_synonym_name", "text", True),
+        ("language_concept_id", "int", True),
+    ),
+    "concept_class": (
+        ("concept_class_id", "text", True),
+        ("concept_class_name", "text", True),
+        ("concept_class_concept_id", "int", True),
+    ),
+    "domain": (
+        ("domain_id", "text", True),
+        ("domain_name", "text", True),
+        ("domain_concept_id", "int", True),
+    ),
+    "relationship": (
+        ("relationship_id", "text", True),
+        ("relationship_name", "text", True),
+        ("is_hierarchical", "text", True),
+        ("defines_ancestry", "text", True),
+        ("reverse_relationship_id", "text", True),
+        ("relationship_concept_id", "int", True),
+    ),
+    "vocabulary": (
+        ("vocabulary_id", "text", True),
+        ("vocabulary_name", "text", True),
+        ("vocabulary_reference", "text", False),
+        ("vocabulary_version", "text", False),
+        ("vocabulary_concept_id", "int", True),
+    ),
+    "drug_strength": (
+        ("drug_concept_id", "int", True),
+        ("ingredient_concept_id", "int", True),
+        ("amount_value", "float", False),
+        ("amount_unit_concept_id", "int", False),
+        ("numerator_value", "float", False),
+        ("numerator_unit_concept_id", "int", False),
+        ("denominator_value", "float", False),
+        ("denominator_unit_concept_id", "int", False),
+        ("box_size", "int", False),
+        ("valid_start_date", "date", True),
+        ("valid_end_date", "date", True),
+        ("invalid_reason", "text", False),
+    ),
+}
+REQUIRED_FILES = ("concept", "concept_relationship", "vocabulary")
+# In overlay folders only these two are required.
+OVERLAY_REQUIRED_FILES = ("concept", "vocabulary")
+# Keys that must be unique across the base folder and all overlays.
+UNIQUE_KEYS = {
+    "concept": "concept_id",
+    "vocabulary": "vocabulary_id",
+    "domain": "domain_id",
+    "concept_class": "concept_class_id",
+    "relationship": "relationship_id",
+}
+_SQL_TYPES = {"int": "INTEGER", "text": "VARCHAR", "date": "DATE", "float": "DOUBLE"}
+_DELIMITER_NONE = "\x1f"  # read whole lines: ASCII unit separator never occurs in Athena text
+
+
+class VocabularyFormatError(ValueError):
+    """A vocabulary file is missing or malformed; names the file, line and field."""
+
+    def __init__(self, message: str, file: Path | str | None = None, line: int | None = None,
+                 field: str | None = None):
+        where = ""
+        if file is not None:
+            where = f"{file}"
+            if line is not None:
+                where += f", line {line}"
+            if field is not None:
+                where += f", field {field}"
+            where += ": "
+        super().__init__(where + message)
+        self.file = None if file is None else str(file)
+        self.line = line
+        self.field = field
+
+
+@dataclass(frozen=True)
+class VocabularyLoadReport:
+    """What :func:`load_athena` loaded."""
+
+    directories: tuple[str, ...]
+    rows: dict[str, int] = field(default_factory=dict)  # table -> row count
+    vocabulary_versions: dict[str, str | None] = field(default_factory=dict)  # vocabulary_id -> version
+
+
+def _find_files(directory: Path) -> dict[str, Path]:
+    """Lower-case table name -> file for the ``*.csv`` files of a folder (names case-insensitive)."""
+    if not directory.is_dir():
+        raise VocabularyFormatError("vocabulary folder does not exist", directory)
+    found: dict[str, Path] = {}
+    for p in sorted(directory.iterdir()):
+        if p.is_file() and p.suffix.lower() == ".csv":
+            key = p.stem.lower()
+            if key in VOCABULARY_TABLES:
+                if key in found:
+                    raise VocabularyFormatError(f"two files for table {key}: {found[key].name} and {p.name}", directory)
+                found[key] = p
+    return found
+
+
+def _check_header(path: Path, table: str) -> None:
+    with path.open("r", encoding="utf-8-sig", newline="") as fh:
+        first = fh.readline().rstrip("\r\n")
+    expected = [c for c, _, _ in VOCABULARY_TABLES[table]]
+    got = [c.strip().lower() for c in first.split("\t")]
+    if got != expected:
+        raise VocabularyFormatError(
+            f"wrong header: expected {'<TAB>'.join(expected)!r}, found {first!r}", path, 1)
+
+
+def _q(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _stage(con, path: Path, table: str, stage: str) -> None:
+    """Read one file into a typed staging table ``stage`` with a ``_line`` column; raise on bad values."""
+    _check_header(path, table)
+    cols = VOCABULARY_TABLES[table]
+    n = len(cols)
+    raw = f"{stage}_raw"
+    con.execute(
+        f"""CREATE TEMP TABLE {raw} AS
+        SELECT rtrim(line, chr(13)) AS line
+        FROM read_csv({_q(str(path))}, columns={{'line': 'VARCHAR'}}, header=false, skip=1,
+                      delim={_q(_DELIMITER_NONE)}, quote='', escape='', auto_detect=false,
+                      all_varchar=true, strict_mode=false, encoding='utf-8')"""
+    )
+    # insertion order is file order and row ids are consecutive from the first
+    # appended row, so rowid - first rowid + 2 is the line number (line 1 = header)
+    con.execute(
+        f"""CREATE TEMP TABLE {stage}_split AS
+        SELECT rowid - (SELECT min(rowid) FROM {raw}) + 2 AS _line,
+               string_split(coalesce(line, ''), chr(9)) AS f
+        FROM {raw}"""
+    )
+    bad = con.execute(
+        f"SELECT _line, len(f) FROM {stage}_split WHERE len(f) <> {n} ORDER BY _line LIMIT 1").fetchall()
+    if bad:
+        line, found = bad[0]
+        raise VocabularyFormatError(f"wrong field count: expected {n} tab-separated fields, found {found}",
+                                    path, int(line))
+    fields = ", ".join(f"nullif(f[{i + 1}], '') AS {c}" for i, (c, _, _) in enumerate(cols))
+    con.execute(f"CREATE TEMP TABLE {stage}_text AS SELECT _line, {fields} FROM {stage}_split")
+    for c, kind, required in cols:
+        if required:
+            bad = con.execute(
+                f"SELECT min(_line) FROM {stage}_text WHERE {c} IS NULL").fetchall()[0][0]
+            if bad is not None:
+                raise VocabularyFormatError("required field is empty", path, int(bad), c)
+        if kind == "int":
+            test = f"NOT regexp_full_match({c}, '-?[0-9]+') OR TRY_CAST({c} AS INTEGER) IS NULL"
+            what = "not an integer (32-bit)"
+        elif kind == "date":
+            test = f"NOT regexp_full_match({c}, '[0-9]{{8}}') OR TRY_STRPTIME({c}, '%Y%m%d') IS NULL"
+            what = "not a date YYYYMMDD"
+        elif kind == "float":
+            test = f"TRY_CAST({c} AS DOUBLE) IS NULL"
+            what = "not a number"
+        else:
+            continue
+        row = con.execute(
+            f"SELECT _line, {c} FROM {stage}_text WHERE {c} IS NOT NULL AND ({test}) ORDER BY _line LIMIT 1"
+        ).fetchall()
+        if row:
+            line, value = row[0]
+            raise VocabularyFormatError(f"{what}: {value!r}", path, int(line), c)
+    typed = []
+    for c, kind, _ in cols:
+        if kind == "int":
+            typed.append(f"CAST({c} AS INTEGER) AS {c}")
+        elif kind == "date":
+            typed.append(f"CAST(strptime({c}, '%Y%m%d') AS DATE) AS {c}")
+        elif kind == "float":
+            typed.append(f"CAST({c} AS DOUBLE) AS {c}")
+        else:
+            typed.append(c)
+    con.execute(f"CREATE TEMP TABLE {stage} AS SELECT _line, {', '.join(typed)} FROM {stage}_text")
+    for t in (raw, f"{stage}_split", f"{stage}_text"):
+        con.execute(f"DROP TABLE {t}")
+
+
+def _create_tables(con, replace: bool) -> None:
+    existing = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").fetchall()}
+    clash = sorted(set(VOCABULARY_TABLES) & existing)
+    if clash and not replace:
+        raise VocabularyFormatError(f"vocabulary tables already exist: {', '.join(clash)} (use replace=True)")
+    con.execute("DROP VIEW IF EXISTS source_to_standard")
+    for table, cols in VOCABULARY_TABLES.items():
+        if table in existing:
+            con.execute(f"DROP TABLE {table}")
+        body = ", ".join(f"{c} {_SQL_TYPES[k]}{' NOT NULL' if req else ''}" for c, k, req in cols)
+        con.execute(f"CREATE TABLE {table} ({body})")
+
+
+def _check_unique(con, table: str, staged: list[tuple[str, Path]]) -> None:
+    key = UNIQUE_KEYS[table]
+    union = " UNION ALL ".join(
+        f"SELECT {key} AS k, _line, {i} AS part FROM {stage}" for i, (stage, _) in enumerate(staged))
+    row = con.execute(
+        f"""WITH u AS ({union}),
+                d AS (SELECT k, _line, part,
+                             row_number() OVER (PARTITION BY k ORDER BY part, _line) AS rn FROM u)
+            SELECT d2.k, d1._line, d1.part, d2._line, d2.part
+            FROM d AS d2 JOIN d AS d1 ON d1.k = d2.k AND d1.rn = 1
+            WHERE d2.rn = 2 ORDER BY d2.part, d2._line LIMIT 1"""
+    ).fetchall()
+    if row:
+        k, first_line, first_part, second_line, second_part = row[0]
+        first_file = staged[first_part][1]
+        raise VocabularyFormatError(
+            f"duplicate {key} {k!r} (first defined in {first_file}, line {first_line})",
+            staged[second_part][1], int(second_line), key)
+
+
+def load_athena(con, directory: str | Path, *, overlays: Sequence[str | Path] = (),
+                replace: bool = False) -> VocabularyLoadReport:
+    """Load an Athena download (plus optional overlay folders) into DuckDB ``con``.
+
+    ``directory`` must hold CONCEPT, CONCEPT_RELATIONSHIP and VOCABULARY files;
+    the other six are optional (missing -> empty table).  Each overlay folder
+    (same format; CONCEPT and VOCABULARY required) is appended, e.g. the
+    project's NHI local vocabularies; a concept id, vocabulary, domain, class or
+    relationship defined twice is an error.  File names are matched
+    case-insensitively.  Existing vocabulary tables are an error unless
+    ``replace``.  All-or-nothing: on any error the transaction is rolled back
+    and :class:`VocabularyFormatError` names the file and line.  Finally the
+    ``source_to_standard`` view is created.
+    """
+    folders = [Path(directory), *(Path(o) for o in overlays)]
+    plan: list[tuple[int, dict[str, Path]]] = []
+    for i, folder in enumerate(folders):
+        files = _find_files(folder)
+        required = REQUIRED_FILES if i == 0 else OVERLAY_REQUIRED_FILES
+        missing = [t.upper() + ".csv" for t in required if t not in files]
+        if missing:
+            raise VocabularyFormatError(f"missing required file(s): {', '.join(missing)}", folder)
+        plan.append((i, files))
+
+    con.execute("SET preserve_insertion_order = true")  # rowid order = file order in _stage
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _create_tables(con, replace)
+        for table in VOCABULARY_TABLES:
+            staged: list[tuple[str, Path]] = []
+            for i, files in plan:
+                if table in files:
+                    stage = f"_athena_{table}_{i}"
+                    _stage(con, files[table], table, stage)
+                    staged.append((stage, files[table]))
+            if table in UNIQUE_KEYS and staged:
+                _check_unique(con, table, staged)
+            cols = ", ".join(c for c, _, _ in VOCABULARY_TABLES[table])
+            for stage, _ in staged:
+                con.execute(f"INSERT INTO {table} SELECT {cols} FROM {stage} ORDER BY _line")
+                con.execute(f"DROP TABLE {stage}")
+        create_view(con)
+        rows = {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]) for t in VOCABULARY_TABLES}
+        versions = dict(con.execute(
+            "SELECT vocabulary_id, vocabulary_version FROM vocabulary ORDER BY vocabulary_id").fetchall())
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return VocabularyLoadReport(tuple(str(f) for f in folders), rows, versions)
+
+
+def vocabulary_tables_present(con) -> list[str]:
+    """Names of the vocabulary tables that exist in ``con`` (helper for checks and tests)."""
+    existing = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").fetchall()}
+    return [t for t in VOCABULARY_TABLES if t in existing]
+
+
+__all__ = [
+    "VOCABULARY_TABLES", "VocabularyFormatError", "VocabularyLoadReport", "load_athena",
+    "vocabulary_tables_present",
+]

@@ -1,0 +1,415 @@
+"""Compact, reviewable source of the project's demo vocabulary.
+
+``build.py`` turns these tables into Athena-format files in two folders:
+
+* ``athena/``   stands in for a site's licensed Athena download: the public
+  vocabularies (SNOMED, RxNorm, LOINC, ICD9CM, ICD10CM, ICD10, ICD9Proc,
+  ICD10PCS, ATC, ICDO3, Gender, Visit, Type Concept, Condition Status);
+* ``nhi_local/`` holds the project-local vocabularies (NHI Drug, NHI Fee,
+  NBCT Specimen, Crossbridge) that are loaded on top of any Athena download.
+
+Standard concept ids are the real public OMOP ids; each row names how it was
+verified (see README.md).  Source concepts of public vocabularies get
+project-local stand-in ids (block per vocabulary, ``VOCABULARY_BLOCKS``) because
+their real ids could not be confirmed offline; a real Athena download brings
+the real ones.  Source codes are written as Athena writes them (dots for ICD).
+"""
+
+from __future__ import annotations
+
+# --------------------------------------------------------------------------
+# Vocabularies: id -> (name, reference, version, vocabulary_concept_id, local?)
+# vocabulary_concept_id: the public id where confirmed (Eunomia VOCABULARY
+# table), 0 otherwise.
+# --------------------------------------------------------------------------
+DEMO_VERSION = "Crossbridge demo 2026-11"
+PUBLIC_SUBSET = "Crossbridge demo subset 2026-11; standard ids as in Athena, source ids stand-ins"
+
+VOCABULARIES: dict[str, tuple[str, str, str, int, bool]] = {
+    # the release record: cdm_source.vocabulary_version is read from this row
+    "None": ("OMOP Standardized Vocabularies", "terminology/demo_vocabulary/README.md", DEMO_VERSION, 44819096, False),
+    "SNOMED": ("Systematic Nomenclature of Medicine - Clinical Terms (IHTSDO)", "https://www.snomed.org", PUBLIC_SUBSET, 44819097, False),
+    "RxNorm": ("RxNorm (NLM)", "https://www.nlm.nih.gov/research/umls/rxnorm", PUBLIC_SUBSET, 44819104, False),
+    "LOINC": ("Logical Observation Identifiers Names and Codes (Regenstrief Institute)", "https://loinc.org", PUBLIC_SUBSET, 44819102, False),
+    "ICD9CM": ("International Classification of Diseases, Ninth Revision, Clinical Modification, Volume 1 and 2 (NCHS)", "https://www.cdc.gov/nchs/icd/icd9cm.htm", PUBLIC_SUBSET, 5046, False),
+    "ICD10CM": ("International Classification of Diseases, Tenth Revision, Clinical Modification (NCHS)", "https://www.cdc.gov/nchs/icd/icd-10-cm", PUBLIC_SUBSET, 44819098, False),
+    "ICD10": ("International Classification of Diseases, Tenth Revision (WHO)", "https://icd.who.int/browse10", PUBLIC_SUBSET, 44819124, False),
+    "ICD9Proc": ("International Classification of Diseases, Ninth Revision, Clinical Modification, Volume 3 (NCHS)", "https://www.cdc.gov/nchs/icd/icd9cm.htm", PUBLIC_SUBSET, 44819099, False),
+    "ICD10PCS": ("ICD-10 Procedure Coding System (CMS)", "https://www.cms.gov/medicare/coding-billing/icd-10-codes", PUBLIC_SUBSET, 44819125, False),
+    "ATC": ("WHO Anatomic Therapeutic Chemical Classification", "https://atcddd.fhi.no", PUBLIC_SUBSET, 44819117, False),
+    "ICDO3": ("International Classification of Diseases for Oncology, Third Edition (WHO)", "https://seer.cancer.gov/icd-o-3/", PUBLIC_SUBSET, 581426, False),
+    "Gender": ("OMOP Gender", "OMOP generated", PUBLIC_SUBSET, 44819108, False),
+    "Visit": ("OMOP Visit", "OMOP generated", PUBLIC_SUBSET, 44819119, False),
+    "Type Concept": ("OMOP Type Concept", "OMOP generated", PUBLIC_SUBSET, 0, False),
+    "Condition Status": ("OMOP Condition Status", "OMOP generated", PUBLIC_SUBSET, 0, False),
+    # project-local vocabularies (loaded on top of any Athena download)
+    "Crossbridge": ("Crossbridge project concepts", "terminology/demo_vocabulary/README.md", DEMO_VERSION, 0, True),
+    "NHI Drug": ("Taiwan National Health Insurance drug codes", "https://www.nhi.gov.tw", DEMO_VERSION, 0, True),
+    "NHI Fee": ("Taiwan National Health Insurance medical service fee codes", "https://www.nhi.gov.tw", DEMO_VERSION, 0, True),
+    "NBCT Specimen": ("National Biobank Consortium of Taiwan specimen types", "terminology/demo_vocabulary/README.md", DEMO_VERSION, 0, True),
+}
+
+# First concept id of each block of 100,000 (>= LOCAL_CONCEPT_ID_START).  The
+# four local vocabularies match terminology.concepts.LOCAL_VOCABULARY_BLOCKS;
+# the rest are demo stand-ins for public source concepts.
+VOCABULARY_BLOCKS: dict[str, int] = {
+    "Crossbridge": 2_000_000_000,
+    "NHI Drug": 2_000_100_000,
+    "NHI Fee": 2_000_200_000,
+    "NBCT Specimen": 2_000_300_000,
+    "ICD9CM": 2_000_400_000,
+    "ICD10CM": 2_000_500_000,
+    "ICD10": 2_000_600_000,
+    "ICD9Proc": 2_000_700_000,
+    "ICD10PCS": 2_000_800_000,
+    "ATC": 2_000_900_000,
+    "ICDO3": 2_001_000_000,
+}
+
+# Verification sources (keys used in STANDARD below)
+SOURCES = {
+    "PL": "OHDSI/PhenotypeLibrary inst/cohorts concept sets (id, name, vocabulary, domain, class, code)",
+    "LG": "ohdsi-studies/LegendT2dm and LegendHtnStepCare concept sets",
+    "EU": "OHDSI/Eunomia CONCEPT.csv (GiBleed CDM)",
+    "OX": "answerdigital/oxford-omop-data-mapper RxNorm/LOINC lookups",
+    "FG": "FINNGEN/ETL specification and SQL (condition status, registry type, visits)",
+    "LB": "OHDSI/ETL-LambdaBuilder ETL documentation (type concepts)",
+    "ES": "OHDSI/ETL-Synthea v5.4 SQL (EHR type concept)",
+    "CS": "public OHDSI ETL SQL listing specimen concept ids with names",
+    "FI": "FinOMOP ICD10fi.usagi.csv (reference/finomop)",
+    "GH": "two independent public code files naming the id",
+}
+
+# --------------------------------------------------------------------------
+# Standard concepts: (id, name, domain, vocabulary, class, code, verified_by)
+# --------------------------------------------------------------------------
+STANDARD: tuple[tuple[int, str, str, str, str, str, str], ...] = (
+    # Gender, visits, type concepts, condition status (terminology/concepts.py)
+    (8507, "MALE", "Gender", "Gender", "Gender", "M", "PL EU"),
+    (8532, "FEMALE", "Gender", "Gender", "Gender", "F", "PL EU"),
+    (9201, "Inpatient Visit", "Visit", "Visit", "Visit", "IP", "PL EU FG"),
+    (9202, "Outpatient Visit", "Visit", "Visit", "Visit", "OP", "PL EU FG"),
+    (9203, "Emergency Room Visit", "Visit", "Visit", "Visit", "ER", "PL EU"),
+    (262, "Emergency Room and Inpatient Visit", "Visit", "Visit", "Visit", "ERIP", "PL"),
+    (581458, "Pharmacy visit", "Visit", "Visit", "Visit", "PHARMACY", "FG"),
+    (32810, "Claim", "Type Concept", "Type Concept", "Type Concept", "CLAIM", "LB"),
+    (32869, "Pharmacy claim", "Type Concept", "Type Concept", "Type Concept", "PHARMACY_CLAIM", "LB"),
+    (32817, "EHR", "Type Concept", "Type Concept", "Type Concept", "EHR", "ES"),
+    (32879, "Registry", "Type Concept", "Type Concept", "Type Concept", "REGISTRY", "FG"),
+    (32815, "Death Certificate", "Type Concept", "Type Concept", "Type Concept", "DEATH_CERTIFICATE", "LB"),
+    (32902, "Primary diagnosis", "Condition Status", "Condition Status", "Condition Status", "PRIMARY", "FG"),
+    (32908, "Secondary diagnosis", "Condition Status", "Condition Status", "Condition Status", "SECONDARY", "FG"),
+    (32911, "Underlying cause of death", "Condition Status", "Condition Status", "Condition Status", "UNDERLYING_COD", "FG"),
+    (32897, "Immediate cause of death", "Condition Status", "Condition Status", "Condition Status", "IMMEDIATE_COD", "FG"),
+    (32894, "Contributory cause of death", "Condition Status", "Condition Status", "Condition Status", "CONTRIBUTORY_COD", "FG"),
+    # Conditions (SNOMED)
+    (201826, "Type 2 diabetes mellitus", "Condition", "SNOMED", "Clinical Finding", "44054006", "PL"),
+    (201820, "Diabetes mellitus", "Condition", "SNOMED", "Clinical Finding", "73211009", "PL"),
+    (320128, "Essential hypertension", "Condition", "SNOMED", "Clinical Finding", "59621000", "PL"),
+    (316866, "Hypertensive disorder", "Condition", "SNOMED", "Clinical Finding", "38341003", "PL"),
+    (432867, "Hyperlipidemia", "Condition", "SNOMED", "Clinical Finding", "55822004", "PL FI"),
+    (46271022, "Chronic kidney disease", "Condition", "SNOMED", "Clinical Finding", "709044004", "PL"),
+    (317576, "Coronary arteriosclerosis", "Condition", "SNOMED", "Clinical Finding", "53741008", "PL"),
+    (255573, "Chronic obstructive lung disease", "Condition", "SNOMED", "Clinical Finding", "13645005", "PL"),
+    (317009, "Asthma", "Condition", "SNOMED", "Clinical Finding", "195967001", "PL"),
+    (4281232, "Type B viral hepatitis", "Condition", "SNOMED", "Disorder", "66071002", "PL"),
+    (80180, "Osteoarthritis", "Condition", "SNOMED", "Clinical Finding", "396275006", "PL"),
+    (440383, "Depressive disorder", "Condition", "SNOMED", "Clinical Finding", "35489007", "PL FI"),
+    (440674, "Gout", "Condition", "SNOMED", "Clinical Finding", "90560007", "PL"),
+    (257011, "Acute upper respiratory infection", "Condition", "SNOMED", "Clinical Finding", "54398005", "PL FI"),
+    (260139, "Acute bronchitis", "Condition", "SNOMED", "Clinical Finding", "10509002", "PL"),
+    (4226263, "Pharyngitis", "Condition", "SNOMED", "Clinical Finding", "405737000", "PL"),
+    (4101468, "Gastroenteritis", "Condition", "SNOMED", "Clinical Finding", "25374005", "PL"),
+    (194133, "Low back pain", "Condition", "SNOMED", "Clinical Finding", "279039007", "PL"),
+    (134736, "Backache", "Condition", "SNOMED", "Clinical Finding", "161891005", "PL"),
+    (81902, "Urinary tract infectious disease", "Condition", "SNOMED", "Clinical Finding", "68566005", "PL"),
+    (255848, "Pneumonia", "Condition", "SNOMED", "Clinical Finding", "233604007", "PL FI"),
+    (312327, "Acute myocardial infarction", "Condition", "SNOMED", "Clinical Finding", "57054005", "PL FI"),
+    (443454, "Cerebral infarction", "Condition", "SNOMED", "Clinical Finding", "432504007", "PL"),
+    (316139, "Heart failure", "Condition", "SNOMED", "Clinical Finding", "84114007", "PL"),
+    # Cancers (SNOMED)
+    (45768916, "Primary adenocarcinoma of lung", "Condition", "SNOMED", "Clinical Finding", "707451005", "PL"),
+    (258369, "Primary malignant neoplasm of lung", "Condition", "SNOMED", "Clinical Finding", "93880001", "PL"),
+    (443388, "Malignant tumor of lung", "Condition", "SNOMED", "Clinical Finding", "363358000", "PL"),
+    (4112853, "Malignant tumor of breast", "Condition", "SNOMED", "Clinical Finding", "254837009", "PL"),
+    (42872396, "Primary adenocarcinoma of colon", "Condition", "SNOMED", "Clinical Finding", "1701000119104", "PL"),
+    (197500, "Primary malignant neoplasm of colon", "Condition", "SNOMED", "Clinical Finding", "93761005", "PL FI"),
+    (4180790, "Malignant tumor of colon", "Condition", "SNOMED", "Clinical Finding", "363406005", "PL"),
+    (201519, "Primary malignant neoplasm of liver", "Condition", "SNOMED", "Clinical Finding", "95214007", "PL"),
+    (4246127, "Malignant neoplasm of liver", "Condition", "SNOMED", "Clinical Finding", "93870000", "PL"),
+    (200962, "Primary malignant neoplasm of prostate", "Condition", "SNOMED", "Clinical Finding", "93974005", "PL"),
+    (4163261, "Malignant tumor of prostate", "Condition", "SNOMED", "Clinical Finding", "399068003", "PL"),
+    # Procedures (SNOMED)
+    (4120120, "Hemodialysis", "Procedure", "SNOMED", "Procedure", "302497006", "PL"),
+    (4283892, "Placement of stent in coronary artery", "Procedure", "SNOMED", "Procedure", "36969009", "PL"),
+    (43531439, "Percutaneous insertion of drug eluting stent into coronary artery using fluoroscopic guidance", "Procedure", "SNOMED", "Procedure", "609153008", "PL"),
+    (43531648, "Total knee replacement", "Procedure", "SNOMED", "Procedure", "609588000", "PL"),
+    (4078547, "Arthroplasty of knee", "Procedure", "SNOMED", "Procedure", "19063003", "PL"),
+    (4198190, "Appendectomy", "Procedure", "SNOMED", "Procedure", "80146002", "PL EU"),
+    (4163951, "Electrocardiographic procedure", "Procedure", "SNOMED", "Procedure", "29303009", "EU"),
+    (4163872, "Plain chest X-ray", "Procedure", "SNOMED", "Procedure", "399208008", "EU"),
+    # Measurements (LOINC)
+    (3004501, "Glucose [Mass/volume] in Serum or Plasma", "Measurement", "LOINC", "Lab Test", "2345-7", "EU"),
+    (3004410, "Hemoglobin A1c/Hemoglobin.total in Blood", "Measurement", "LOINC", "Lab Test", "4548-4", "PL OX"),
+    (3027114, "Cholesterol [Mass/volume] in Serum or Plasma", "Measurement", "LOINC", "Lab Test", "2093-3", "GH"),
+    (3016723, "Creatinine [Mass/volume] in Serum or Plasma", "Measurement", "LOINC", "Lab Test", "2160-0", "PL EU"),
+    (3001643, "Hemoglobin and Hematocrit panel - Blood", "Measurement", "LOINC", "Lab Test", "24360-0", "PL"),
+    # Drug ingredients (RxNorm)
+    (1503297, "metformin", "Drug", "RxNorm", "Ingredient", "6809", "LG OX"),
+    (1597756, "glimepiride", "Drug", "RxNorm", "Ingredient", "25789", "LG OX"),
+    (1580747, "sitagliptin", "Drug", "RxNorm", "Ingredient", "593411", "PL LG OX"),
+    (1502905, "insulin glargine", "Drug", "RxNorm", "Ingredient", "274783", "LG OX"),
+    (1332418, "amlodipine", "Drug", "RxNorm", "Ingredient", "17767", "PL LG OX"),
+    (1367500, "losartan", "Drug", "RxNorm", "Ingredient", "52175", "LG OX"),
+    (956874, "furosemide", "Drug", "RxNorm", "Ingredient", "4603", "LG OX"),
+    (1545958, "atorvastatin", "Drug", "RxNorm", "Ingredient", "83367", "EU OX"),
+    (1510813, "rosuvastatin", "Drug", "RxNorm", "Ingredient", "301542", "OX GH"),
+    (1112807, "aspirin", "Drug", "RxNorm", "Ingredient", "1191", "PL LG OX"),
+    (1322184, "clopidogrel", "Drug", "RxNorm", "Ingredient", "32968", "EU OX"),
+    (1125315, "acetaminophen", "Drug", "RxNorm", "Ingredient", "161", "PL EU OX"),
+    (1119510, "dextromethorphan", "Drug", "RxNorm", "Ingredient", "3289", "PL EU"),
+    (1713332, "amoxicillin", "Drug", "RxNorm", "Ingredient", "723", "PL OX"),
+    (1786621, "cephalexin", "Drug", "RxNorm", "Ingredient", "2231", "PL OX"),
+    (923645, "omeprazole", "Drug", "RxNorm", "Ingredient", "7646", "OX"),
+    (1154343, "albuterol", "Drug", "RxNorm", "Ingredient", "435", "EU OX"),
+    (1106776, "tiotropium", "Drug", "RxNorm", "Ingredient", "69120", "PL OX"),
+    (1711246, "entecavir", "Drug", "RxNorm", "Ingredient", "306266", "OX"),
+    (1167322, "allopurinol", "Drug", "RxNorm", "Ingredient", "519", "OX"),
+    (739138, "sertraline", "Drug", "RxNorm", "Ingredient", "36437", "PL OX"),
+    (1124300, "diclofenac", "Drug", "RxNorm", "Ingredient", "3355", "PL EU OX"),
+    # Specimens (SNOMED)
+    (4001225, "Blood specimen", "Specimen", "SNOMED", "Specimen", "119297000", "CS"),
+    (4001181, "Serum specimen", "Specimen", "SNOMED", "Specimen", "119364003", "CS"),
+    (4000626, "Plasma specimen", "Specimen", "SNOMED", "Specimen", "119361006", "CS"),
+    (4046280, "Urine specimen", "Specimen", "SNOMED", "Specimen", "122575003", "CS"),
+)
+
+# Project-local STANDARD concepts (vocabulary 'Crossbridge'): public ids could
+# not be confirmed offline, so the project defines its own (see README.md).
+# (offset in the Crossbridge block, name, domain, concept class, code)
+CROSSBRIDGE: tuple[tuple[int, str, str, str, str], ...] = (
+    (1, "Broad consent given for biobank research", "Observation", "Crossbridge Concept", "BIOBANK_BROAD_CONSENT"),
+    (2, "Consent for biobank research withdrawn", "Observation", "Crossbridge Concept", "BIOBANK_CONSENT_WITHDRAWN"),
+    (11, "Saliva specimen", "Specimen", "Crossbridge Concept", "SALIVA"),
+    (12, "Tissue specimen", "Specimen", "Crossbridge Concept", "TISSUE"),
+    (13, "DNA specimen", "Specimen", "Crossbridge Concept", "DNA"),
+)
+
+# Obvious 'Is a' links (descendant, ancestor) among the standard concepts;
+# build.py adds self rows and the transitive closure.
+IS_A: tuple[tuple[int, int], ...] = (
+    (201826, 201820),
+    (320128, 316866),
+    (194133, 134736),
+    (45768916, 258369),
+    (258369, 443388),
+    (42872396, 197500),
+    (197500, 4180790),
+    (201519, 4246127),
+    (200962, 4163261),
+    (43531439, 4283892),
+    (43531648, 4078547),
+)
+
+# --------------------------------------------------------------------------
+# Source concepts: (vocabulary, code as Athena writes it, name, class, domain,
+# target standard id | "crossbridge:<offset>").  Order inside a vocabulary
+# fixes the concept id (block start + position + 1): append, never reorder.
+# --------------------------------------------------------------------------
+SOURCE: tuple[tuple[str, str, str, str, str, int | str], ...] = (
+    # ICD-9-CM diagnoses (claims before 2016)
+    ("ICD9CM", "250.00", "Diabetes mellitus without mention of complication, type II or unspecified type, not stated as uncontrolled", "5-dig billing code", "Condition", 201826),
+    ("ICD9CM", "401.9", "Unspecified essential hypertension", "4-dig billing code", "Condition", 320128),
+    ("ICD9CM", "272.4", "Other and unspecified hyperlipidemia", "4-dig billing code", "Condition", 432867),
+    ("ICD9CM", "585.9", "Chronic kidney disease, unspecified", "4-dig billing code", "Condition", 46271022),
+    ("ICD9CM", "414.00", "Coronary atherosclerosis of unspecified type of vessel, native or graft", "5-dig billing code", "Condition", 317576),
+    ("ICD9CM", "496", "Chronic airway obstruction, not elsewhere classified", "3-dig billing code", "Condition", 255573),
+    ("ICD9CM", "493.90", "Asthma, unspecified type, unspecified", "5-dig billing code", "Condition", 317009),
+    ("ICD9CM", "070.32", "Chronic viral hepatitis B without mention of hepatic coma without mention of hepatitis delta", "5-dig billing code", "Condition", 4281232),
+    ("ICD9CM", "715.90", "Osteoarthrosis, unspecified whether generalized or localized, site unspecified", "5-dig billing code", "Condition", 80180),
+    ("ICD9CM", "311", "Depressive disorder, not elsewhere classified", "3-dig billing code", "Condition", 440383),
+    ("ICD9CM", "274.9", "Gout, unspecified", "4-dig billing code", "Condition", 440674),
+    ("ICD9CM", "465.9", "Acute upper respiratory infections of unspecified site", "4-dig billing code", "Condition", 257011),
+    ("ICD9CM", "466.0", "Acute bronchitis", "4-dig billing code", "Condition", 260139),
+    ("ICD9CM", "462", "Acute pharyngitis", "3-dig billing code", "Condition", 4226263),
+    ("ICD9CM", "558.9", "Other and unspecified noninfectious gastroenteritis and colitis", "4-dig billing code", "Condition", 4101468),
+    ("ICD9CM", "724.2", "Lumbago", "4-dig billing code", "Condition", 194133),
+    ("ICD9CM", "599.0", "Urinary tract infection, site not specified", "4-dig billing code", "Condition", 81902),
+    ("ICD9CM", "486", "Pneumonia, organism unspecified", "3-dig billing code", "Condition", 255848),
+    ("ICD9CM", "410.90", "Acute myocardial infarction of unspecified site, episode of care unspecified", "5-dig billing code", "Condition", 312327),
+    ("ICD9CM", "434.91", "Cerebral artery occlusion, unspecified with cerebral infarction", "5-dig billing code", "Condition", 443454),
+    ("ICD9CM", "428.0", "Congestive heart failure, unspecified", "4-dig billing code", "Condition", 316139),
+    ("ICD9CM", "162.9", "Malignant neoplasm of bronchus and lung, unspecified", "4-dig billing code", "Condition", 258369),
+    ("ICD9CM", "174.9", "Malignant neoplasm of breast (female), unspecified", "4-dig billing code", "Condition", 4112853),
+    ("ICD9CM", "153.9", "Malignant neoplasm of colon, unspecified site", "4-dig billing code", "Condition", 197500),
+    ("ICD9CM", "155.0", "Malignant neoplasm of liver, primary", "4-dig billing code", "Condition", 201519),
+    ("ICD9CM", "185", "Malignant neoplasm of prostate", "3-dig billing code", "Condition", 200962),
+    # ICD-9 three-digit causes of death (death certificates 1981-2007)
+    ("ICD9CM", "410", "Acute myocardial infarction", "3-dig nonbill code", "Condition", 312327),
+    ("ICD9CM", "162", "Malignant neoplasm of trachea, bronchus, and lung", "3-dig nonbill code", "Condition", 443388),
+    ("ICD9CM", "155", "Malignant neoplasm of liver and intrahepatic bile ducts", "3-dig nonbill code", "Condition", 4246127),
+    ("ICD9CM", "434", "Occlusion of cerebral arteries", "3-dig nonbill code", "Condition", 443454),
+    ("ICD9CM", "250", "Diabetes mellitus", "3-dig nonbill code", "Condition", 201820),
+    ("ICD9CM", "428", "Heart failure", "3-dig nonbill code", "Condition", 316139),
+    # ICD-10-CM diagnoses (claims from 2016)
+    ("ICD10CM", "E11.9", "Type 2 diabetes mellitus without complications", "4-char billing code", "Condition", 201826),
+    ("ICD10CM", "I10", "Essential (primary) hypertension", "3-char billing code", "Condition", 320128),
+    ("ICD10CM", "E78.5", "Hyperlipidemia, unspecified", "4-char billing code", "Condition", 432867),
+    ("ICD10CM", "N18.9", "Chronic kidney disease, unspecified", "4-char billing code", "Condition", 46271022),
+    ("ICD10CM", "I25.10", "Atherosclerotic heart disease of native coronary artery without angina pectoris", "5-char billing code", "Condition", 317576),
+    ("ICD10CM", "J44.9", "Chronic obstructive pulmonary disease, unspecified", "4-char billing code", "Condition", 255573),
+    ("ICD10CM", "J45.909", "Unspecified asthma, uncomplicated", "6-char billing code", "Condition", 317009),
+    ("ICD10CM", "B18.1", "Chronic viral hepatitis B without delta-agent", "4-char billing code", "Condition", 4281232),
+    ("ICD10CM", "M19.90", "Unspecified osteoarthritis, unspecified site", "5-char billing code", "Condition", 80180),
+    ("ICD10CM", "F32.9", "Major depressive disorder, single episode, unspecified", "4-char billing code", "Condition", 440383),
+    ("ICD10CM", "M10.9", "Gout, unspecified", "4-char billing code", "Condition", 440674),
+    ("ICD10CM", "J06.9", "Acute upper respiratory infection, unspecified", "4-char billing code", "Condition", 257011),
+    ("ICD10CM", "J20.9", "Acute bronchitis, unspecified", "4-char billing code", "Condition", 260139),
+    ("ICD10CM", "J02.9", "Acute pharyngitis, unspecified", "4-char billing code", "Condition", 4226263),
+    ("ICD10CM", "K52.9", "Noninfective gastroenteritis and colitis, unspecified", "4-char billing code", "Condition", 4101468),
+    ("ICD10CM", "M54.9", "Dorsalgia, unspecified", "4-char billing code", "Condition", 134736),
+    ("ICD10CM", "N39.0", "Urinary tract infection, site not specified", "4-char billing code", "Condition", 81902),
+    ("ICD10CM", "J18.9", "Pneumonia, unspecified organism", "4-char billing code", "Condition", 255848),
+    ("ICD10CM", "I21.9", "Acute myocardial infarction, unspecified", "4-char billing code", "Condition", 312327),
+    ("ICD10CM", "I63.9", "Cerebral infarction, unspecified", "4-char billing code", "Condition", 443454),
+    ("ICD10CM", "I50.9", "Heart failure, unspecified", "4-char billing code", "Condition", 316139),
+    ("ICD10CM", "C34.90", "Malignant neoplasm of unspecified part of unspecified bronchus or lung", "5-char billing code", "Condition", 258369),
+    ("ICD10CM", "C50.919", "Malignant neoplasm of unspecified site of unspecified female breast", "6-char billing code", "Condition", 4112853),
+    ("ICD10CM", "C18.9", "Malignant neoplasm of colon, unspecified", "4-char billing code", "Condition", 197500),
+    ("ICD10CM", "C22.0", "Liver cell carcinoma", "4-char billing code", "Condition", 201519),
+    ("ICD10CM", "C61", "Malignant neoplasm of prostate", "3-char billing code", "Condition", 200962),
+    # WHO ICD-10 causes of death (2008 on)
+    ("ICD10", "I21.9", "Acute myocardial infarction, unspecified", "ICD10 code", "Condition", 312327),
+    ("ICD10", "C34.9", "Malignant neoplasm: Bronchus or lung, unspecified", "ICD10 code", "Condition", 258369),
+    ("ICD10", "C22.0", "Liver cell carcinoma", "ICD10 code", "Condition", 201519),
+    ("ICD10", "J18.9", "Pneumonia, unspecified", "ICD10 code", "Condition", 255848),
+    ("ICD10", "I63.9", "Cerebral infarction, unspecified", "ICD10 code", "Condition", 443454),
+    ("ICD10", "E11.9", "Non-insulin-dependent diabetes mellitus without complications", "ICD10 code", "Condition", 201826),
+    ("ICD10", "I50.9", "Heart failure, unspecified", "ICD10 code", "Condition", 316139),
+    ("ICD10", "J44.9", "Chronic obstructive pulmonary disease, unspecified", "ICD10 code", "Condition", 255573),
+    # ICD-9-CM volume 3 procedures (before 2016)
+    ("ICD9Proc", "39.95", "Hemodialysis", "4-dig billing code", "Procedure", 4120120),
+    ("ICD9Proc", "36.06", "Insertion of non-drug-eluting coronary artery stent(s)", "4-dig billing code", "Procedure", 4283892),
+    ("ICD9Proc", "81.54", "Total knee replacement", "4-dig billing code", "Procedure", 43531648),
+    ("ICD9Proc", "47.01", "Laparoscopic appendectomy", "4-dig billing code", "Procedure", 4198190),
+    # ICD-10-PCS procedures (2016 on)
+    ("ICD10PCS", "5A1D70Z", "Performance of Urinary Filtration, Intermittent, Less than 6 Hours Per Day", "ICD10PCS", "Procedure", 4120120),
+    ("ICD10PCS", "027034Z", "Dilation of Coronary Artery, One Artery with Drug-eluting Intraluminal Device, Percutaneous Approach", "ICD10PCS", "Procedure", 43531439),
+    ("ICD10PCS", "0SRD0JZ", "Replacement of Left Knee Joint with Synthetic Substitute, Open Approach", "ICD10PCS", "Procedure", 43531648),
+    ("ICD10PCS", "0DTJ4ZZ", "Resection of Appendix, Percutaneous Endoscopic Approach", "ICD10PCS", "Procedure", 4198190),
+    # ICD-O-3 histology/topography of the Taiwan Cancer Registry
+    ("ICDO3", "8140/3-C34.9", "Adenocarcinoma, NOS, of lung, NOS", "ICDO Condition", "Condition", 45768916),
+    ("ICDO3", "8500/3-C50.9", "Infiltrating duct carcinoma, NOS, of breast, NOS", "ICDO Condition", "Condition", 4112853),
+    ("ICDO3", "8140/3-C18.9", "Adenocarcinoma, NOS, of colon, NOS", "ICDO Condition", "Condition", 42872396),
+    ("ICDO3", "8170/3-C22.0", "Hepatocellular carcinoma, NOS, of liver", "ICDO Condition", "Condition", 201519),
+    ("ICDO3", "8140/3-C61.9", "Adenocarcinoma, NOS, of prostate gland", "ICDO Condition", "Condition", 200962),
+    # ATC (drug master ATC_CODE)
+    ("ATC", "A10BA02", "metformin", "ATC 5th", "Drug", 1503297),
+    ("ATC", "A10BB12", "glimepiride", "ATC 5th", "Drug", 1597756),
+    ("ATC", "A10BH01", "sitagliptin", "ATC 5th", "Drug", 1580747),
+    ("ATC", "A10AE04", "insulin glargine", "ATC 5th", "Drug", 1502905),
+    ("ATC", "C08CA01", "amlodipine", "ATC 5th", "Drug", 1332418),
+    ("ATC", "C09CA01", "losartan", "ATC 5th", "Drug", 1367500),
+    ("ATC", "C03CA01", "furosemide", "ATC 5th", "Drug", 956874),
+    ("ATC", "C10AA05", "atorvastatin", "ATC 5th", "Drug", 1545958),
+    ("ATC", "C10AA07", "rosuvastatin", "ATC 5th", "Drug", 1510813),
+    ("ATC", "B01AC06", "acetylsalicylic acid", "ATC 5th", "Drug", 1112807),
+    ("ATC", "B01AC04", "clopidogrel", "ATC 5th", "Drug", 1322184),
+    ("ATC", "N02BE01", "paracetamol", "ATC 5th", "Drug", 1125315),
+    ("ATC", "R05DA09", "dextromethorphan", "ATC 5th", "Drug", 1119510),
+    ("ATC", "J01CA04", "amoxicillin", "ATC 5th", "Drug", 1713332),
+    ("ATC", "J01DB01", "cefalexin", "ATC 5th", "Drug", 1786621),
+    ("ATC", "A02BC01", "omeprazole", "ATC 5th", "Drug", 923645),
+    ("ATC", "R03AC02", "salbutamol", "ATC 5th", "Drug", 1154343),
+    ("ATC", "R03BB04", "tiotropium bromide", "ATC 5th", "Drug", 1106776),
+    ("ATC", "J05AF10", "entecavir", "ATC 5th", "Drug", 1711246),
+    ("ATC", "M04AA01", "allopurinol", "ATC 5th", "Drug", 1167322),
+    ("ATC", "N06AB06", "sertraline", "ATC 5th", "Drug", 739138),
+    ("ATC", "M01AB05", "diclofenac", "ATC 5th", "Drug", 1124300),
+    # NHI drug codes (local)
+    ("NHI Drug", "AC46525100", "METFORMIN 500MG", "NHI Drug Code", "Drug", 1503297),
+    ("NHI Drug", "AC43291100", "GLIMEPIRIDE 2MG", "NHI Drug Code", "Drug", 1597756),
+    ("NHI Drug", "BC24977100", "SITAGLIPTIN 100MG", "NHI Drug Code", "Drug", 1580747),
+    ("NHI Drug", "KC00822209", "INSULIN GLARGINE 100U/ML", "NHI Drug Code", "Drug", 1502905),
+    ("NHI Drug", "AC41563100", "AMLODIPINE 5MG", "NHI Drug Code", "Drug", 1332418),
+    ("NHI Drug", "BC22451100", "LOSARTAN 50MG", "NHI Drug Code", "Drug", 1367500),
+    ("NHI Drug", "AC45856100", "FUROSEMIDE 40MG", "NHI Drug Code", "Drug", 956874),
+    ("NHI Drug", "BC23798100", "ATORVASTATIN 20MG", "NHI Drug Code", "Drug", 1545958),
+    ("NHI Drug", "BC24533100", "ROSUVASTATIN 10MG", "NHI Drug Code", "Drug", 1510813),
+    ("NHI Drug", "AC35710100", "ASPIRIN 100MG", "NHI Drug Code", "Drug", 1112807),
+    ("NHI Drug", "BC23345100", "CLOPIDOGREL 75MG", "NHI Drug Code", "Drug", 1322184),
+    ("NHI Drug", "AC44563100", "ACETAMINOPHEN 500MG", "NHI Drug Code", "Drug", 1125315),
+    ("NHI Drug", "AC38120100", "DEXTROMETHORPHAN 15MG", "NHI Drug Code", "Drug", 1119510),
+    ("NHI Drug", "AC27531100", "AMOXICILLIN 500MG", "NHI Drug Code", "Drug", 1713332),
+    ("NHI Drug", "AC32011100", "CEPHALEXIN 500MG", "NHI Drug Code", "Drug", 1786621),
+    ("NHI Drug", "AC47029100", "OMEPRAZOLE 20MG", "NHI Drug Code", "Drug", 923645),
+    ("NHI Drug", "BC20688100", "SALBUTAMOL INHALER", "NHI Drug Code", "Drug", 1154343),
+    ("NHI Drug", "BC24316100", "TIOTROPIUM 18MCG", "NHI Drug Code", "Drug", 1106776),
+    ("NHI Drug", "BC24211100", "ENTECAVIR 0.5MG", "NHI Drug Code", "Drug", 1711246),
+    ("NHI Drug", "AC39951100", "ALLOPURINOL 100MG", "NHI Drug Code", "Drug", 1167322),
+    ("NHI Drug", "BC22987100", "SERTRALINE 50MG", "NHI Drug Code", "Drug", 739138),
+    ("NHI Drug", "AC36112100", "DICLOFENAC 25MG", "NHI Drug Code", "Drug", 1124300),
+    # NHI fee codes (local): lab tests, procedures, special material
+    ("NHI Fee", "09005C", "Blood glucose", "NHI Fee Code", "Measurement", 3004501),
+    ("NHI Fee", "09006C", "Haemoglobin A1c", "NHI Fee Code", "Measurement", 3004410),
+    ("NHI Fee", "09001C", "Total cholesterol", "NHI Fee Code", "Measurement", 3027114),
+    ("NHI Fee", "09015C", "Creatinine", "NHI Fee Code", "Measurement", 3016723),
+    ("NHI Fee", "08011C", "Complete blood count", "NHI Fee Code", "Measurement", 3001643),
+    ("NHI Fee", "18001C", "Electrocardiogram", "NHI Fee Code", "Procedure", 4163951),
+    ("NHI Fee", "32001C", "Chest X-ray", "NHI Fee Code", "Procedure", 4163872),
+    ("NHI Fee", "58001C", "Haemodialysis", "NHI Fee Code", "Procedure", 4120120),
+    ("NHI Fee", "FBN0201A", "Coronary drug-eluting stent", "NHI Fee Code", "Procedure", 43531439),
+    # NBCT specimen types (local)
+    ("NBCT Specimen", "BLOOD", "Whole blood", "NBCT Specimen Type", "Specimen", 4001225),
+    ("NBCT Specimen", "SERUM", "Serum", "NBCT Specimen Type", "Specimen", 4001181),
+    ("NBCT Specimen", "PLASMA", "Plasma", "NBCT Specimen Type", "Specimen", 4000626),
+    ("NBCT Specimen", "DNA", "Extracted DNA", "NBCT Specimen Type", "Specimen", "crossbridge:13"),
+    ("NBCT Specimen", "TISSUE", "Tissue", "NBCT Specimen Type", "Specimen", "crossbridge:12"),
+    ("NBCT Specimen", "URINE", "Urine", "NBCT Specimen Type", "Specimen", 4046280),
+    ("NBCT Specimen", "SALIVA", "Saliva", "NBCT Specimen Type", "Specimen", "crossbridge:11"),
+)
+
+# Traditional Chinese names of the NHI drugs (CONCEPT_SYNONYM, language 4182948)
+NHI_DRUG_CHINESE: dict[str, str] = {
+    "AC46525100": "二甲雙胍",
+    "AC43291100": "瑪爾胰",
+    "BC24977100": "西格列汀",
+    "KC00822209": "甘精胰島素",
+    "AC41563100": "氨氯地平",
+    "BC22451100": "洛沙坦",
+    "AC45856100": "福魯塞米",
+    "BC23798100": "阿托伐他汀",
+    "BC24533100": "瑞舒伐他汀",
+    "AC35710100": "阿斯匹靈",
+    "BC23345100": "保栓通",
+    "AC44563100": "乙醯胺酚",
+    "AC38120100": "右美沙芬",
+    "AC27531100": "安莫西林",
+    "AC32011100": "頭孢力新",
+    "AC47029100": "奧美拉唑",
+    "BC20688100": "沙丁胺醇",
+    "BC24316100": "適喘樂",
+    "BC24211100": "恩替卡韋",
+    "AC39951100": "別嘌醇",
+    "BC22987100": "舍曲林",
+    "AC36112100": "雙氯芬酸",
+}
+
+# Domains used (domain_concept_id from Eunomia DOMAIN.csv; 0 where unconfirmed)
+DOMAINS: dict[str, int] = {
+    "Condition": 19, "Device": 17, "Drug": 13, "Gender": 2, "Measurement": 21,
+    "Metadata": 7, "Observation": 27, "Procedure": 10, "Specimen": 36,
+    "Type Concept": 58, "Visit": 8, "Condition Status": 0,
+}
+
+# Relationships (relationship_concept_id from Eunomia RELATIONSHIP.csv)
+# id -> (name, is_hierarchical, defines_ancestry, reverse, concept id)
+RELATIONSHIPS: dict[str, tuple[str, str, str, str, int]] = {
+    "Maps to": ("Non-standard to Standard map (OMOP)", "0", "0", "Mapped from", 44818977),
+    "Mapped from": ("Standard to Non-standard map (OMOP)", "0", "0", "Maps to", 44818976),
+    "Is a": ("Is a", "1", "0", "Subsumes", 44818821),
+    "Subsumes": ("Subsumes", "1", "1", "Is a", 44818723),
+}
+
+VALID_START = "19700101"
+VALID_END = "20991231"
