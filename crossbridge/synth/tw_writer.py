@@ -173,6 +173,8 @@ class TaiwanFileSink:
             ok = np.zeros(n, dtype=bool)
             for _, vals in unknown:  # loop over candidate columns
                 ok |= pc.is_valid(vals).to_numpy(zero_copy_only=False)
+            if "APPL_TYPE" in cols:  # supplementary claims copy their original's codes: keep them copies
+                ok &= pc.fill_null(pc.not_equal(cols["APPL_TYPE"], "2"), True).to_numpy(zero_copy_only=False)
             elig[:, 2] = ok[chosen]
         elig[:, 3] = True
         elig[:, 4] = True

@@ -22,7 +22,7 @@ from __future__ import annotations
 # vocabulary_concept_id: the public id where confirmed (Eunomia VOCABULARY
 # table), 0 otherwise.
 # --------------------------------------------------------------------------
-DEMO_VERSION = "Crossbridge demo 2026-11"
+DEMO_VERSION = "XB demo 2026-11"  # <= 20 characters: cdm_source.vocabulary_version is VARCHAR(20)
 PUBLIC_SUBSET = "Crossbridge demo subset 2026-11; standard ids as in Athena, source ids stand-ins"
 
 VOCABULARIES: dict[str, tuple[str, str, str, int, bool]] = {

@@ -4,26 +4,10 @@ through the Airflow DAG (dag.test(), in a subprocess exactly as a user runs it).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def crossbridge(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, "-m", "crossbridge.cli", *args],
-        cwd=REPO, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=900,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"crossbridge {' '.join(args)} exited {proc.returncode}\n"
-                             f"stdout:\n{proc.stdout[-5000:]}\nstderr:\n{proc.stderr[-5000:]}")
-    return proc
-
+from e2e_cli import crossbridge
 
 @pytest.fixture(scope="session")
 def tw_landing(tmp_path_factory) -> Path:

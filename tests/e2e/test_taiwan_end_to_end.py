@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from connectors.taiwan import layout
+from e2e_cli import crossbridge
 
-from .conftest import crossbridge
+from connectors.taiwan import layout
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +76,10 @@ def test_every_injected_defect_is_caught_at_the_right_stage(tw_run, tw_landing):
                 f"SELECT \"{d['column']}\" FROM read_parquet('{staging}/tables/{ft.key}/*.parquet') "
                 f"WHERE _source_file = ? AND _row_number = ?", list(key)).fetchall()
             if len(rows) != 1:
-                missed.append((d, "not staged"))
+                # legitimately never reaches terminology when the row was rejected for another
+                # reason (e.g. an order whose visit carried another defect): it must be in quarantine
+                if key not in quarantined:
+                    missed.append((d, "neither staged nor quarantined"))
                 continue
             code = rows[0][0]
             if not any(u.replace(".", "") == code.replace(".", "") for u in unmapped):
