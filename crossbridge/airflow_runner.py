@@ -12,6 +12,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ def configure(airflow_home: Path) -> dict[str, str]:
             "run the DAG in a fresh process"
         )
     os.environ.update(env)
+    # third-party deprecation notices (starlette, fastapi) are noise in a user's run output
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     airflow_home.mkdir(parents=True, exist_ok=True)
     if not (airflow_home / "airflow.db").exists():
         proc = subprocess.run(
