@@ -175,16 +175,21 @@ def _order_cols(orders: dict[str, np.ndarray], drug_no_name: str, qty_name: str,
     return cols, unknown
 
 
-def _write_opd(ctx: _Ctx, p: Persons, visits, orders, rng: Generator) -> None:
-    o = np.lexsort((visits["pid"], visits["hosp"], visits["date"]))
+def _sorted_with_orders(visits: dict, orders: dict, date_key: str) -> tuple[dict, dict]:
+    """Visits sorted by (date, hospital, person); orders re-pointed to the new positions, in visit order."""
+    o = np.lexsort((visits["pid"], visits["hosp"], visits[date_key]))
     visits = {k: v[o] for k, v in visits.items()}
     inv = np.empty_like(o)
     inv[o] = np.arange(o.size)
     orders = dict(orders)
     orders["visit"] = inv[orders["visit"]]
     so = np.argsort(orders["visit"], kind="stable")
-    orders = {k: v[so] for k, v in orders.items()}
-    n = o.size
+    return visits, {k: v[so] for k, v in orders.items()}
+
+
+def _write_opd(ctx: _Ctx, p: Persons, visits, orders, rng: Generator) -> None:
+    visits, orders = _sorted_with_orders(visits, orders, "date")
+    n = len(visits["pid"])
     seq, appl, sup, sup_appl = ctx.claims_keys("opd", visits["date"], rng)
     visits = _with_supplements(dict(visits, seq=seq, appl=appl, atype=np.zeros(n, np.int64)), sup)
     visits["appl"][n:] = sup_appl
@@ -214,15 +219,8 @@ def _write_opd(ctx: _Ctx, p: Persons, visits, orders, rng: Generator) -> None:
 
 
 def _write_pharmacy(ctx: _Ctx, p: Persons, refills, orders, rng: Generator) -> None:
-    o = np.lexsort((refills["pid"], refills["hosp"], refills["date"]))
-    refills = {k: v[o] for k, v in refills.items()}
-    inv = np.empty_like(o)
-    inv[o] = np.arange(o.size)
-    orders = dict(orders)
-    orders["visit"] = inv[orders["visit"]]
-    so = np.argsort(orders["visit"], kind="stable")
-    orders = {k: v[so] for k, v in orders.items()}
-    n = o.size
+    refills, orders = _sorted_with_orders(refills, orders, "date")
+    n = len(refills["pid"])
     seq = ctx.seq["drug"] + 1 + np.arange(n)
     ctx.seq["drug"] += n
     appl = month_start(month_index(refills["date"]) + 1) + rng.integers(0, 20, n)
@@ -242,15 +240,8 @@ def _write_pharmacy(ctx: _Ctx, p: Persons, refills, orders, rng: Generator) -> N
 
 
 def _write_ipd(ctx: _Ctx, p: Persons, seg, orders, rng: Generator) -> None:
-    o = np.lexsort((seg["pid"], seg["hosp"], seg["end"]))
-    seg = {k: v[o] for k, v in seg.items()}
-    inv = np.empty_like(o)
-    inv[o] = np.arange(o.size)
-    orders = dict(orders)
-    orders["visit"] = inv[orders["visit"]]
-    so = np.argsort(orders["visit"], kind="stable")
-    orders = {k: v[so] for k, v in orders.items()}
-    n = o.size
+    seg, orders = _sorted_with_orders(seg, orders, "end")
+    n = len(seg["pid"])
     seq, appl, sup, sup_appl = ctx.claims_keys("ipd", seg["end"], rng)
     seg = _with_supplements(dict(seg, seq=seq, appl=appl, atype=np.zeros(n, np.int64)), sup)
     seg["appl"][n:] = sup_appl
