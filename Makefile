@@ -1,19 +1,20 @@
 # Crossbridge — every target creates the environment it needs (uv + .venv) first.
 SHELL := /bin/bash
 PY    := .venv/bin/python
-UV    := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+PYTHON ?= python3
 WORK  ?= work
 PERSONS ?= 2000
 
 .DEFAULT_GOAL := help
-.PHONY: help env demo test test-fast bench bench-large lint clean
+.PHONY: help env demo test test-fast bench bench-large clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .venv/.synced: pyproject.toml uv.lock
-	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
-	@$$(command -v uv || echo $(UV)) sync --frozen --extra dev --quiet
+	@if command -v uv >/dev/null 2>&1; then UV=uv; \
+	 else $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv; UV="$(PYTHON) -m uv"; fi; \
+	 $$UV sync --frozen --extra dev --quiet
 	@touch $@
 
 env: .venv/.synced ## create or update the virtual environment from uv.lock
