@@ -5,22 +5,30 @@ vocabulary (``concept``, ``concept_relationship``, ``vocabulary`` and the
 ``source_to_standard`` view) in the connection.  For each CDM table it
 
 1. runs the table's mapping SELECTs *with provenance* into a temp intermediate
-   ``_cb_prov_<table>`` (CDM columns + ``_key`` business key + ``_prov`` list
-   of staged rows ``{t, f, r}`` = stg table, _source_file, _row_number);
+   ``_cb_prov_<table>`` (CDM columns + ``_prov`` = list of the provenance ids
+   of the staged rows behind each row, see :mod:`.provenance`; with
+   ``keep_intermediates`` also ``_key``, the business key behind the id);
 2. fails with :class:`~.ids.IdCollision` if two keys share an id or an id
-   repeats, and with :class:`RequiredFieldMissing` if a required column is NULL;
+   repeats (a cheap count of repeated ids first; the business keys are only
+   computed when an id repeats), and with :class:`RequiredFieldMissing` if a
+   required column is NULL;
 3. writes the CDM table in the connection's current schema, rows ordered by id
    (``CREATE OR REPLACE TABLE`` or ``INSERT INTO`` an existing table).
 
 It also writes ``code_usage`` (per source code: records, source and target
 concept) and returns :class:`BuildResult` with row counts and lineage counts:
 for each stg table, how many distinct staged rows reached at least one CDM row.
+
+Shared relations (known persons, the staged-file dictionary, the unique visits
+of opdte/ipdte/druge, deaths and the routed events) are materialised once as
+temp tables first (see :mod:`.relations`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -43,11 +51,13 @@ from .codes import register_macros
 from .columns import KEY_COL, PROV_COL, cdm_columns
 from .death import death_to_death, deaths_sql
 from .events import routed_events_sql
+from .events import unique_visits_sql
 from .ids import IdCollision, find_duplicate_ids, find_id_collisions
 from .location import areas_to_location
 from .observation_period import enrol_to_observation_period
 from .person import enrol_to_person, known_persons_sql
-from .relations import Shared
+from .provenance import check_files, files_sql, lineage_sql
+from .relations import VISIT_TABLES, Shared
 from .specimen import bb_specimen_to_specimen, specimen_events_sql
 from .visit_detail import ipdte_to_visit_detail
 from .visit_occurrence import visits_to_visit_occurrence
@@ -83,7 +93,9 @@ EXTRA_STAGING_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 VOCABULARY_RELATIONS = ("concept", "concept_relationship", "vocabulary", "source_to_standard")
 CODE_USAGE_TABLE = "code_usage"
-SHARED = Shared(persons="_cb_persons", routed="_cb_routed", deaths="_cb_deaths")
+SHARED = Shared(
+    persons="_cb_persons", routed="_cb_routed", deaths="_cb_deaths", files="_cb_files", visits="_cb_visits_"
+)
 
 
 class MissingInput(LookupError):
@@ -169,17 +181,42 @@ def _union(selects: Sequence[str]) -> str:
     return "\nUNION ALL\n".join(f"SELECT * FROM ({s})" for s in selects)
 
 
-def _check_ids(con, table: str, inter: str) -> None:
+def _id_column(table: str) -> str:
     pk = CDM.table(table).primary_key
-    id_col = pk[0] if pk else "person_id"  # death has no primary key: one row per person
-    collisions = find_id_collisions(con, inter, id_col, KEY_COL)
-    if collisions:
-        shown = "; ".join(f"{table}.{id_col}={i} from keys {keys} ({n} keys)" for i, n, keys in collisions)
-        raise IdCollision(f"different business keys give the same id: {shown}")
-    dups = find_duplicate_ids(con, inter, id_col)
-    if dups:
-        shown = "; ".join(f"{table}.{id_col}={i} on {n} rows" for i, n in dups)
-        raise IdCollision(f"one business key produced several rows: {shown}")
+    return pk[0] if pk else "person_id"  # death has no primary key: one row per person
+
+
+def _check_ids(con, table: str, inter: str, union_sql: str) -> None:
+    """Raise :class:`IdCollision` when an id of ``inter`` repeats (naming the keys behind it).
+
+    ``union_sql`` is the table's mapping SELECT with provenance: when an id
+    repeats, the business keys (``_key``) of the rows with a repeated id are
+    computed from it (``inter`` may lack ``_key``).
+    """
+    id_col = _id_column(table)
+    repeated = con.execute(
+        f"SELECT 1 FROM {inter} GROUP BY {id_col} HAVING count(*) > 1 LIMIT 1"
+    ).fetchone()
+    if repeated is None:
+        return
+    keys = "_cb_repeated_keys"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {keys} AS
+            SELECT u.{id_col}, u.{KEY_COL} FROM ({union_sql}) u
+            SEMI JOIN (SELECT {id_col} FROM {inter} GROUP BY {id_col} HAVING count(*) > 1) d
+                   ON u.{id_col} IS NOT DISTINCT FROM d.{id_col}"""
+    )
+    try:
+        collisions = find_id_collisions(con, keys, id_col, KEY_COL)
+        if collisions:
+            shown = "; ".join(f"{table}.{id_col}={i} from keys {k} ({n} keys)" for i, n, k in collisions)
+            raise IdCollision(f"different business keys give the same id: {shown}")
+        dups = find_duplicate_ids(con, keys, id_col)
+        if dups:
+            shown = "; ".join(f"{table}.{id_col}={i} on {n} rows" for i, n in dups)
+            raise IdCollision(f"one business key produced several rows: {shown}")
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {keys}")
 
 
 def _check_required(con, table: str, inter: str) -> None:
@@ -194,16 +231,28 @@ def _check_required(con, table: str, inter: str) -> None:
         raise RequiredFieldMissing(f"{table}: required column(s) NULL on some rows: {bad}")
 
 
+@contextmanager
+def _insertion_order(con, preserve: bool):
+    """Run a block with DuckDB's ``preserve_insertion_order`` set to ``preserve``, then restore it."""
+    old = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+    con.execute(f"SET preserve_insertion_order = {'true' if preserve else 'false'}")
+    try:
+        yield
+    finally:
+        con.execute(f"SET preserve_insertion_order = {'true' if old else 'false'}")
+
+
 def _write(con, table: str, inter: str, mode: str) -> None:
     cols = ", ".join(cdm_columns(table))
     pk = CDM.table(table).primary_key
     order = pk[0] if pk else cdm_columns(table)[0]
     select = f"SELECT {cols} FROM {inter} ORDER BY {order}"
     insert = mode == "insert" or (mode == "auto" and _table_exists(con, table))
-    if insert:
-        con.execute(f"INSERT INTO {table} ({cols}) {select}")
-    else:
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS {select}")
+    with _insertion_order(con, True):  # the table's rows are stored in id order
+        if insert:
+            con.execute(f"INSERT INTO {table} ({cols}) {select}")
+        else:
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS {select}")
 
 
 def code_usage_sql(shared: Shared) -> str:
@@ -253,21 +302,33 @@ def build_omop(
         raise ValueError(f"no Taiwan mapping for table(s) {unknown}; known: {list(TABLE_MAPPINGS)} + cdm_source")
     check_inputs(con)
     register_macros(con)
-    s = SHARED
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {s.persons} AS {known_persons_sql()}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {s.deaths} AS {deaths_sql(s)}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {s.routed} AS {routed_events_sql(s)}")
+    with _insertion_order(con, False):  # temp intermediates: order-free (each CDM table is written ORDER BY id)
+        return _build(con, meta, mode, keep_intermediates, tables, selected)
 
+
+def _build(con, meta: SourceMeta, mode: str, keep_intermediates: bool, tables, selected: list[str]) -> BuildResult:
+    s = SHARED
+    shared_tables = [s.files, s.persons, *(f"{s.visits}{ft}" for ft in VISIT_TABLES), s.deaths, s.routed]
     rows: dict[str, int] = {}
     inters: list[str] = []
     try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {s.files} AS {files_sql()}")
+        check_files(con, s.files)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {s.persons} AS {known_persons_sql()}")
+        for ft in VISIT_TABLES:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {s.visits}{ft} AS {unique_visits_sql(ft, s)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {s.deaths} AS {deaths_sql(s)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {s.routed} AS {routed_events_sql(s)}")
+
         for table, mappings in TABLE_MAPPINGS.items():
             if table not in selected:
                 continue
             inter = f"_cb_prov_{table}"
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {inter} AS {_union([m(s, provenance=True) for m in mappings])}")
+            union = _union([m(s, provenance=True) for m in mappings])
+            keep = "*" if keep_intermediates else f"* EXCLUDE ({KEY_COL})"
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {inter} AS SELECT {keep} FROM ({union})")
             inters.append(inter)
-            _check_ids(con, table, inter)
+            _check_ids(con, table, inter, union)
             _check_required(con, table, inter)
             _write(con, table, inter, mode)
             rows[table] = con.execute(f"SELECT count(*) FROM {inter}").fetchone()[0]
@@ -284,28 +345,22 @@ def build_omop(
             rows["cdm_source"] = 1
             con.execute(f"DROP TABLE {inter}")
 
-        con.execute(f"CREATE OR REPLACE TABLE {CODE_USAGE_TABLE} AS {code_usage_sql(s)}")
-        code_usage = con.sql(f"SELECT * FROM {CODE_USAGE_TABLE}").to_arrow_table()
+        with _insertion_order(con, True):
+            con.execute(f"CREATE OR REPLACE TABLE {CODE_USAGE_TABLE} AS {code_usage_sql(s)}")
+            code_usage = con.sql(f"SELECT * FROM {CODE_USAGE_TABLE}").to_arrow_table()
 
         prov_union = "\nUNION ALL\n".join(f"SELECT unnest({PROV_COL}) AS p FROM {i}" for i in inters) or (
-            "SELECT NULL::STRUCT(t VARCHAR, f VARCHAR, r BIGINT) AS p WHERE false"
+            "SELECT NULL::BIGINT AS p WHERE false"
         )
-        lineage = dict(
-            con.execute(
-                f"""SELECT t, count(*) FROM (
-                        SELECT DISTINCT p['t'] AS t, p['f'] AS f, p['r'] AS r FROM ({prov_union}))
-                    GROUP BY t ORDER BY t"""
-            ).fetchall()
-        )
-        staged = {
-            ft.key: con.execute(f"SELECT count(*) FROM stg_{ft.key}").fetchone()[0] for ft in layout.FILE_TYPES
-        }
+        lineage = dict(con.execute(lineage_sql(prov_union, s.files)).fetchall())
+        staged = dict(con.execute(f"SELECT t, sum(n) FROM {s.files} GROUP BY t").fetchall())
+        staged = {ft.key: int(staged.get(ft.key, 0)) for ft in layout.FILE_TYPES}
         lineage = {ft.key: int(lineage.get(ft.key, 0)) for ft in layout.FILE_TYPES}
     finally:
         if not keep_intermediates:
             for inter in inters:
                 con.execute(f"DROP TABLE IF EXISTS {inter}")
-            for rel in (s.persons, s.deaths, s.routed):
+            for rel in shared_tables:
                 con.execute(f"DROP TABLE IF EXISTS {rel}")
     return BuildResult(
         rows=rows,

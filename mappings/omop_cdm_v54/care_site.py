@@ -10,12 +10,17 @@ only when their HOSP_ID is in HOSB (see :func:`hosb_ids_sql`).
 from __future__ import annotations
 
 from . import ids
-from .columns import cdm_select, prov_item_sql
+from .columns import cdm_select
+from .provenance import staged_sql
+from .relations import shared_or_inline
 
 
 def hosb_ids_sql() -> str:
-    """Distinct cleaned HOSP_IDs present in the facility file."""
-    return "SELECT DISTINCT cb_clean_code(HOSP_ID) AS hosp_id FROM stg_hosb WHERE cb_clean_code(HOSP_ID) IS NOT NULL"
+    """Distinct cleaned HOSP_IDs present in the facility file, with their ``care_site_id``."""
+    return (
+        f"SELECT hosp_id, {care_site_id_sql('hosp_id')} AS care_site_id FROM "
+        "(SELECT DISTINCT cb_clean_code(HOSP_ID) AS hosp_id FROM stg_hosb WHERE cb_clean_code(HOSP_ID) IS NOT NULL)"
+    )
 
 
 def care_site_id_sql(hosp_sql: str) -> str:
@@ -25,8 +30,9 @@ def care_site_id_sql(hosp_sql: str) -> str:
 
 def hosb_to_care_site(shared=None, provenance: bool = False) -> str:
     """SELECT of the care_site table from stg_hosb."""
-    with_sql = """h AS (
-    SELECT cb_clean_code(HOSP_ID) AS hosp_id, * EXCLUDE (HOSP_ID) FROM stg_hosb
+    s = shared_or_inline(shared)
+    with_sql = f"""h AS (
+    SELECT cb_clean_code(HOSP_ID) AS hosp_id, * EXCLUDE (HOSP_ID) FROM ({staged_sql('hosb', s.files_rel())})
     WHERE cb_clean_code(HOSP_ID) IS NOT NULL
     QUALIFY row_number() OVER (PARTITION BY cb_clean_code(HOSP_ID) ORDER BY _source_file DESC, _row_number DESC) = 1
 )"""
@@ -39,5 +45,5 @@ def hosb_to_care_site(shared=None, provenance: bool = False) -> str:
     }
     return cdm_select(
         "care_site", exprs, "h", with_sql=with_sql, provenance=provenance,
-        key_sql=ids.key_sql("care_site", "hosp_id"), prov_sql=f"[{prov_item_sql('hosb')}]",
+        key_sql=ids.key_sql("care_site", "hosp_id"), prov_sql="[_src]",
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from terminology.omop_cdm import CDM
 
+from .provenance import EMPTY_PROV, PROV_TYPE  # noqa: F401  (re-exported)
+
 _DUCK_TYPES = {
     "integer": "BIGINT",
     "bigint": "BIGINT",
@@ -21,9 +23,7 @@ _DUCK_TYPES = {
 
 #: provenance columns of the build intermediates (not part of the CDM)
 KEY_COL = "_key"
-PROV_COL = "_prov"
-PROV_TYPE = "STRUCT(t VARCHAR, f VARCHAR, r BIGINT)[]"
-EMPTY_PROV = f"CAST([] AS {PROV_TYPE})"
+PROV_COL = "_prov"  # list of provenance ids (BIGINT[], see .provenance)
 
 
 class MappingDefinitionError(ValueError):
@@ -38,11 +38,6 @@ def cdm_columns(table: str) -> list[str]:
 def duck_type(table: str, column: str) -> str:
     """DuckDB type used for one CDM column."""
     return _DUCK_TYPES[CDM.table(table).field(column).base_type]
-
-
-def prov_item_sql(stg_table: str, file_sql: str = "_source_file", row_sql: str = "_row_number") -> str:
-    """SQL struct naming one staged row: ``{t: 'opdte', f: <file>, r: <row>}``."""
-    return f"struct_pack(t := '{stg_table}', f := {file_sql}, r := CAST({row_sql} AS BIGINT))"
 
 
 def cdm_select(
@@ -60,9 +55,11 @@ def cdm_select(
 
     ``exprs`` maps column name -> SQL expression over ``from_sql``; columns not
     given are NULL; unknown names and unset required columns raise
-    :class:`MappingDefinitionError`.  With ``provenance`` the SELECT also yields
-    ``_key`` (business key behind the row's id) and ``_prov`` (list of the staged
-    rows it came from).  Rows are ordered by ``order_by`` (default: first column).
+    :class:`MappingDefinitionError`.  Rows are ordered by ``order_by`` (default:
+    first column).  With ``provenance`` the SELECT also yields ``_key`` (business
+    key behind the row's id) and ``_prov`` (list of the provenance ids of the
+    staged rows it came from, see :mod:`.provenance`) and is left unordered: the
+    build sorts each table once when it writes it.
     """
     t = CDM.table(table)
     unknown = sorted(set(exprs) - set(t.field_names))
@@ -80,7 +77,7 @@ def cdm_select(
             raise MappingDefinitionError(f"{table}: provenance needs key_sql and prov_sql")
         items.append(f"CAST({key_sql} AS VARCHAR) AS {KEY_COL}")
         items.append(f"CAST({prov_sql} AS {PROV_TYPE}) AS {PROV_COL}")
-    order = order_by or t.field_names[0]
     select_list = ",\n    ".join(items)
     head = f"WITH {with_sql}\n" if with_sql else ""
-    return f"{head}SELECT\n    {select_list}\nFROM {from_sql}\nORDER BY {order}"
+    tail = "" if provenance else f"\nORDER BY {order_by or t.field_names[0]}"
+    return f"{head}SELECT\n    {select_list}\nFROM {from_sql}{tail}"

@@ -23,6 +23,7 @@ from . import ids
 from .codes import ICD9_DEATH_FROM, ICD10_DEATH_FROM
 from .columns import cdm_select
 from .events import maps_to_sql, source_concepts_sql
+from .provenance import staged_sql
 from .relations import shared_or_inline
 
 
@@ -38,12 +39,12 @@ WITH candidates AS (
                 WHEN D_DATE >= DATE '{ICD9_DEATH_FROM}' THEN 'ICD9CM' END AS vocabulary_id,
            coalesce(cb_clean_code(ICD10), cb_clean_code(D_CODE)) AS raw_code,
            CASE WHEN cb_clean_code(ICD10) IS NOT NULL THEN 'ICD10' ELSE 'D_CODE' END AS column_group,
-           1 AS prio, 'death' AS t, _source_file, _row_number
-    FROM stg_death
+           1 AS prio, 'death' AS t, _source_file, _row_number, _src
+    FROM ({staged_sql('death', s.files_rel())})
     UNION ALL
     SELECT person_key, coalesce(OUT_DATE, APPL_END_DATE), {C.TYPE_CLAIM}, NULL, NULL, NULL,
-           2, 'ipdte', _source_file, _row_number
-    FROM stg_ipdte WHERE cb_clean_code(TRAN_CODE) = '4'
+           2, 'ipdte', _source_file, _row_number, _src
+    FROM {s.visits_rel('ipdte')} WHERE cb_clean_code(TRAN_CODE) = '4'
 ), chosen AS (
     SELECT *, cb_norm_code(vocabulary_id, raw_code) AS source_code FROM candidates
     WHERE death_date IS NOT NULL AND person_key IN (SELECT person_key FROM {s.persons_rel()})
@@ -56,7 +57,7 @@ SELECT c.*,
            (SELECT min(m.target_concept_id) FROM ({maps_to_sql()}) m
             WHERE m.source_vocabulary_id = c.vocabulary_id AND m.source_code = c.source_code
               AND c.death_date BETWEEN m.source_valid_start AND m.source_valid_end), 0) END AS cause_concept_id,
-       [struct_pack(t := c.t, f := c._source_file, r := CAST(c._row_number AS BIGINT))] AS prov
+       [c._src] AS prov
 FROM chosen c
 LEFT JOIN ({source_concepts_sql()}) sc ON sc.vocabulary_id = c.vocabulary_id AND sc.concept_code = c.source_code
 """

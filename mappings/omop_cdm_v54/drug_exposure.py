@@ -12,17 +12,19 @@ DRUG_ID by VALID_S_DATE), which makes the drug-master row part of the lineage.
 
 from __future__ import annotations
 
-from .columns import prov_item_sql
 from .events import routed_table_select
+from .provenance import staged_sql
+from .relations import shared_or_inline
 
 TABLE = "drug_exposure"
 
 
-def drug_master_sql() -> str:
-    """One drug-master row per DRUG_ID (latest VALID_S_DATE, then file/row)."""
+def drug_master_sql(shared=None) -> str:
+    """One drug-master row per DRUG_ID (latest VALID_S_DATE, then file/row), with its provenance id ``_src``."""
+    s = shared_or_inline(shared)
     return f"""
-SELECT cb_clean_code(DRUG_ID) AS drug_id, UNIT AS unit, {prov_item_sql('drug')} AS p
-FROM stg_drug
+SELECT cb_clean_code(DRUG_ID) AS drug_id, UNIT AS unit, _src
+FROM ({staged_sql('drug', s.files_rel())})
 WHERE cb_clean_code(DRUG_ID) IS NOT NULL
 QUALIFY row_number() OVER (PARTITION BY cb_clean_code(DRUG_ID)
                            ORDER BY VALID_S_DATE DESC NULLS LAST, _source_file DESC, _row_number DESC) = 1
@@ -55,8 +57,10 @@ def _select(families: tuple[str, ...], shared, provenance: bool) -> str:
         _exprs(),
         shared,
         provenance,
-        extra_from=f"LEFT JOIN ({drug_master_sql()}) dm ON r.vocabulary_id = 'NHI Drug' AND dm.drug_id = r.source_code",
-        extra_prov="CASE WHEN dm.p IS NULL THEN [] ELSE [dm.p] END",
+        extra_from=(
+            f"LEFT JOIN ({drug_master_sql(shared)}) dm ON r.vocabulary_id = 'NHI Drug' AND dm.drug_id = r.source_code"
+        ),
+        extra_prov="CASE WHEN dm.drug_id IS NULL THEN [] ELSE [dm._src] END",
     )
 
 

@@ -38,6 +38,8 @@ has it (even if it maps to nothing), else 0.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from connectors.taiwan import layout
 from terminology import concepts as C
 from terminology.omop_cdm import CDM
@@ -45,7 +47,8 @@ from terminology.omop_cdm import CDM
 from . import ids
 from .codes import claims_icd_vocabulary_sql, claims_proc_vocabulary_sql
 from .columns import cdm_select
-from .relations import Shared, shared_or_inline
+from .provenance import files_sql, staged_sql
+from .relations import VISIT_TABLES, Shared, shared_or_inline
 
 EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("family", "VARCHAR"),  # claims | cancer | biobank
@@ -54,8 +57,8 @@ EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("column_name", "VARCHAR"),
     ("position", "INTEGER"),  # 1 = primary diagnosis column
     ("person_key", "VARCHAR"),
-    ("visit_occurrence_key", "VARCHAR"),
-    ("visit_detail_key", "VARCHAR"),
+    ("visit_occurrence_id", "BIGINT"),  # from the visit row (see unique_visits_sql)
+    ("visit_detail_id", "BIGINT"),
     ("start_date", "DATE"),
     ("end_date", "DATE"),
     ("type_concept_id", "INTEGER"),
@@ -69,8 +72,7 @@ EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("sig", "VARCHAR"),
     ("value_as_string", "VARCHAR"),
     ("event_key", "VARCHAR"),
-    ("_source_file", "VARCHAR"),
-    ("_row_number", "BIGINT"),
+    ("_src", "BIGINT"),  # provenance id of the staged row (see .provenance)
 )
 
 #: target domain -> OMOP table; other domains go to observation
@@ -111,56 +113,90 @@ def _numbered(ft: layout.FileType, prefix: str) -> list[tuple[str, int]]:
     return out
 
 
-def unique_visits_sql(ft_key: str) -> str:
-    """Visit rows of ``stg_<ft_key>`` with ``visit_uid``: the visit_key, made unique.
+def ranked_sql(rel_sql: str, keys: tuple[str, ...], rank_col: str, order: str = "_source_file, _row_number") -> str:
+    """Rows of ``rel_sql`` plus ``rank_col`` = row_number() OVER (PARTITION BY ``keys`` ORDER BY ``order``).
+
+    Keys are nearly always unique, so the window runs only over the rows whose
+    key hash (``hash(keys)``, NULL keys hash alike) occurs more than once: a
+    key's rows all share its hash, so every key with several rows is ranked
+    in full; every other row has rank 1.  Row order is not kept.
+    """
+    part = ", ".join(keys)
+    return f"""
+WITH _r AS (SELECT *, hash({part}) AS _cb_h FROM ({rel_sql})),
+_d AS (SELECT _cb_h FROM _r GROUP BY _cb_h HAVING count(*) > 1)
+SELECT _r.* EXCLUDE (_cb_h), CAST(1 AS BIGINT) AS {rank_col} FROM _r ANTI JOIN _d ON _r._cb_h = _d._cb_h
+UNION ALL
+SELECT _r.* EXCLUDE (_cb_h), row_number() OVER (PARTITION BY {part} ORDER BY {order}) AS {rank_col}
+FROM _r SEMI JOIN _d ON _r._cb_h = _d._cb_h
+"""
+
+
+def visit_keys_sql(ft_key: str, alias: str | None = None) -> tuple[str, str | None]:
+    """Business keys (without table namespace) of a visit row's visit_occurrence and visit_detail (or None).
+
+    opdte / druge: '<file type>|<visit_uid>'; ipdte: the stay 'ipdte|<stay_key>'
+    and the segment 'ipdte|<visit_uid>'.
+    """
+    a = f"{alias}." if alias else ""
+    if ft_key in ("opdte", "druge"):
+        return f"'{ft_key}|' || {a}visit_uid", None
+    if ft_key == "ipdte":
+        return f"'ipdte|' || {a}stay_key", f"'ipdte|' || {a}visit_uid"
+    raise KeyError(ft_key)
+
+
+def unique_visits_sql(ft_key: str, shared: Shared | None = None) -> str:
+    """Visit rows of ``stg_<ft_key>`` with ``visit_uid`` (the visit_key, made unique), ids and ``_src``.
 
     Consolidation may leave several kept visit rows with one visit_key (it counts
     them as ``repeated_visit_keys``).  The first by (_source_file, _row_number)
     keeps the plain key; later ones get ``<visit_key>#<n>``, so each still makes
     its own visit and events.  Orders (which carry only visit_key) attach to the
-    first (``visit_rank`` = 1).
+    first (``visit_rank`` = 1).  ``visit_occurrence_id`` / ``visit_detail_id``
+    are the ids of the visit (stay for ipdte) and segment the row belongs to
+    (:func:`visit_keys_sql`), computed once per row for every event of the
+    visit; ``_src`` is the row's provenance id (:mod:`.provenance`).
     """
+    s = shared_or_inline(shared)
+    ranked = ranked_sql(staged_sql(ft_key, s.files_rel()), ("visit_key",), "visit_rank")
+    vo_key, vd_key = visit_keys_sql(ft_key)
+    vd_id = ids.id_sql("visit_detail", vd_key) if vd_key else "NULL"
     return f"""
-SELECT *, visit_key || CASE WHEN visit_rank > 1 THEN '#' || CAST(visit_rank AS VARCHAR) ELSE '' END AS visit_uid
-FROM (SELECT *, row_number() OVER (PARTITION BY visit_key ORDER BY _source_file, _row_number) AS visit_rank
-      FROM stg_{ft_key})
+SELECT *, {ids.id_sql('visit_occurrence', vo_key)} AS visit_occurrence_id,
+       CAST({vd_id} AS BIGINT) AS visit_detail_id
+FROM (SELECT *, visit_key || CASE WHEN visit_rank > 1 THEN '#' || CAST(visit_rank AS VARCHAR) ELSE '' END
+                AS visit_uid
+      FROM ({ranked}))
 """
 
 
-def unique_orders_sql(ft_key: str) -> str:
+def unique_orders_sql(ft_key: str, shared: Shared | None = None) -> str:
     """Order rows of ``stg_<ft_key>`` with ``order_uid`` = visit_key|ORDER_SEQ_NO, made unique like visits."""
+    s = shared_or_inline(shared)
+    ranked = ranked_sql(staged_sql(ft_key, s.files_rel()), ("visit_key", "ORDER_SEQ_NO"), "order_rank")
     return f"""
 SELECT *, visit_key || '|' || CAST(ORDER_SEQ_NO AS VARCHAR)
           || CASE WHEN order_rank > 1 THEN '#' || CAST(order_rank AS VARCHAR) ELSE '' END AS order_uid
-FROM (SELECT *, row_number() OVER (PARTITION BY visit_key, ORDER_SEQ_NO
-                                   ORDER BY _source_file, _row_number) AS order_rank
-      FROM stg_{ft_key})
+FROM ({ranked})
 """
 
 
 def _claims_visit_context(ft_key: str, alias: str) -> dict[str, str]:
-    """Per visit table: date, visit_occurrence key and visit_detail key expressions."""
-    if ft_key == "opdte":
-        return {
-            "start_date": f"{alias}.FUNC_DATE",
-            "visit_occurrence_key": f"'opdte|' || {alias}.visit_uid",
-        }
-    if ft_key == "ipdte":
-        return {
-            "start_date": f"{alias}.APPL_BEG_DATE",
-            "visit_occurrence_key": f"'ipdte|' || {alias}.stay_key",
-            "visit_detail_key": f"'ipdte|' || {alias}.visit_uid",
-        }
-    if ft_key == "druge":
-        return {
-            "start_date": f"{alias}.FUNC_DATE",
-            "visit_occurrence_key": f"'druge|' || {alias}.visit_uid",
-        }
-    raise KeyError(ft_key)
+    """Per visit table: date, visit_occurrence id and visit_detail id expressions (over the unique visits)."""
+    dates = {"opdte": "FUNC_DATE", "ipdte": "APPL_BEG_DATE", "druge": "FUNC_DATE"}
+    if ft_key not in dates:
+        raise KeyError(ft_key)
+    return {
+        "start_date": f"{alias}.{dates[ft_key]}",
+        "visit_occurrence_id": f"{alias}.visit_occurrence_id",
+        "visit_detail_id": f"{alias}.visit_detail_id",
+    }
 
 
-def claims_code_events() -> list[str]:
+def claims_code_events(shared: Shared | None = None) -> list[str]:
     """Event SELECTs for diagnosis and procedure code columns of opdte and ipdte."""
+    s = shared_or_inline(shared)
     parts: list[str] = []
     for ft in (layout.OPDTE, layout.IPDTE):
         ctx = _claims_visit_context(ft.key, "v")
@@ -186,18 +222,18 @@ def claims_code_events() -> list[str]:
                             "default_domain": _q(domain),
                             "emit_unmapped": "TRUE",
                             "event_key": f"{_q(ft.key + '|')} || v.visit_uid || {_q('|' + col)}",
-                            "_source_file": "v._source_file",
-                            "_row_number": "v._row_number",
+                            "_src": "v._src",
                         },
-                        f"({unique_visits_sql(ft.key)}) v",
+                        f"{s.visits_rel(ft.key)} v",
                         f"nullif(trim(v.{col}), '') IS NOT NULL",
                     )
                 )
     return parts
 
 
-def order_events() -> list[str]:
+def order_events(shared: Shared | None = None) -> list[str]:
     """Event SELECTs for the order tables (opdto, ipdto, drugo), dated by their visit."""
+    s = shared_or_inline(shared)
     parts: list[str] = []
     for order_ft, visit_ft, code_col, qty_col in (
         ("opdto", "opdte", "DRUG_NO", "TOTAL_QTY"),
@@ -233,19 +269,19 @@ def order_events() -> list[str]:
                     "days_supply": "o.DRUG_DAY",
                     "sig": "o.DRUG_FRE",
                     "event_key": f"{_q(order_ft + '|')} || o.order_uid",
-                    "_source_file": "o._source_file",
-                    "_row_number": "o._row_number",
+                    "_src": "o._src",
                 },
-                f"({unique_orders_sql(order_ft)}) o "
-                f"JOIN ({unique_visits_sql(visit_ft)}) v ON v.visit_key = o.visit_key AND v.visit_rank = 1",
+                f"({unique_orders_sql(order_ft, s)}) o "
+                f"JOIN {s.visits_rel(visit_ft)} v ON v.visit_key = o.visit_key AND v.visit_rank = 1",
                 f"nullif(trim(o.{code_col}), '') IS NOT NULL",
             )
         )
     return parts
 
 
-def cancer_events() -> list[str]:
+def cancer_events(shared: Shared | None = None) -> list[str]:
     """Event SELECTs for the cancer registry: the tumour (ICDO3) and its treatments."""
+    cancer = f"({staged_sql('cancer', shared_or_inline(shared).files_rel())}) c"
     date = "coalesce(c.DIAG_DT, cb_partial_date(c.DIAG_DT_RAW))"
     base_key = (
         "'cancer|' || c.person_key || '|' || c.CASITE || '|' || c.HISTBEH || '|' "
@@ -256,8 +292,7 @@ def cancer_events() -> list[str]:
         "stg_table": "'cancer'",
         "person_key": "c.person_key",
         "type_concept_id": str(C.TYPE_REGISTRY),
-        "_source_file": "c._source_file",
-        "_row_number": "c._row_number",
+        "_src": "c._src",
     }
     parts = [
         _event(
@@ -273,7 +308,7 @@ def cancer_events() -> list[str]:
                 "emit_unmapped": "TRUE",
                 "event_key": base_key,
             },
-            "stg_cancer c",
+            cancer,
             f"{date} IS NOT NULL",
         )
     ]
@@ -292,15 +327,16 @@ def cancer_events() -> list[str]:
                     "emit_unmapped": "TRUE",  # unmapped: procedure with concept 0, source value kept
                     "event_key": f"{base_key} || {_q('|' + code_col)}",
                 },
-                "stg_cancer c",
+                cancer,
                 f"cb_clean_code(c.{code_col}) IS NOT NULL AND c.{date_col} IS NOT NULL",
             )
         )
     return parts
 
 
-def consent_events() -> list[str]:
+def consent_events(shared: Shared | None = None) -> list[str]:
     """Event SELECTs for biobank consent given / withdrawn (observations releases filter on)."""
+    participants = f"({staged_sql('bb_participant', shared_or_inline(shared).files_rel())}) p"
     parts = []
     for code, date_col in ((CONSENT_GIVEN_CODE, "CONSENT_DATE"), (CONSENT_WITHDRAWN_CODE, "WITHDRAW_DATE")):
         parts.append(
@@ -320,22 +356,40 @@ def consent_events() -> list[str]:
                     "emit_unmapped": "TRUE",
                     "value_as_string": "p.CONSENT_TYPE",
                     "event_key": f"'bb_participant|' || p.PARTICIPANT_ID || '|' || p.BIOBANK_ID || {_q('|' + code)}",
-                    "_source_file": "p._source_file",
-                    "_row_number": "p._row_number",
+                    "_src": "p._src",
                 },
-                "stg_bb_participant p",
+                participants,
                 f"p.{date_col} IS NOT NULL",
             )
         )
     return parts
 
 
+def _inline_ctes(s: Shared) -> tuple[list[str], Shared]:
+    """WITH items defining the file dictionary and unique visits once when ``s`` inlines them.
+
+    The event SELECTs read the unique visits many times (once per code
+    column); stand-alone, each would otherwise repeat the whole sub-query.
+    """
+    items: list[str] = []
+    if s.files is None:
+        items.append(f"_cbi_files AS ({files_sql()})")
+        s = replace(s, files="_cbi_files")
+    if s.visits is None:
+        items += [f"_cbi_visits_{ft} AS ({unique_visits_sql(ft, s)})" for ft in VISIT_TABLES]
+        s = replace(s, visits="_cbi_visits_")
+    return items, s
+
+
 def source_events_sql(shared: Shared | None = None) -> str:
     """All code-bearing events of known persons, with ``source_code`` normalised (not yet mapped)."""
-    s = shared_or_inline(shared)
-    union = "\nUNION ALL\n".join(claims_code_events() + order_events() + cancer_events() + consent_events())
+    ctes, s = _inline_ctes(shared_or_inline(shared))
+    union = "\nUNION ALL\n".join(
+        claims_code_events(s) + order_events(s) + cancer_events(s) + consent_events(s)
+    )
     cols = ", ".join(c for c, _ in EVENT_COLUMNS if c != "source_code")
-    return f"""
+    head = ("WITH " + ",\n".join(ctes)) if ctes else ""
+    return f"""{head}
 SELECT {cols},
        coalesce(e.source_code, cb_norm_code(e.vocabulary_id, e.raw_code)) AS source_code
 FROM ({union}) e
@@ -357,13 +411,18 @@ def maps_to_sql() -> str:
 
 
 def routed_events_sql(shared: Shared | None = None) -> str:
-    """Events joined to their source concept and 'Maps to' targets, with the target table chosen."""
+    """Events joined to their source concept and 'Maps to' targets, with the target table chosen.
+
+    Columns: the event columns, except that ``person_key`` becomes ``person_id``
+    and ``default_domain`` is replaced by the routing result ``target_table``
+    (with ``source_concept_id``, ``target_concept_id``).
+    """
     table_case = " ".join(f"WHEN '{d}' THEN '{t}'" for d, t in DOMAIN_TABLE.items())
     return f"""
-SELECT e.*,
+SELECT e.* EXCLUDE (person_key, default_domain),
+       {ids.person_id_sql('e.person_key')} AS person_id,
        coalesce(sc.concept_id, 0) AS source_concept_id,
        coalesce(m.target_concept_id, 0) AS target_concept_id,
-       coalesce(m.target_domain_id, e.default_domain) AS target_domain_id,
        CASE coalesce(m.target_domain_id, e.default_domain) {table_case} ELSE '{FALLBACK_TABLE}' END AS target_table
 FROM ({source_events_sql(shared)}) e
 LEFT JOIN ({source_concepts_sql()}) sc
@@ -400,11 +459,11 @@ def routed_table_select(
     pk = CDM.table(table).primary_key[0]
     base = {
         pk: ids.id_sql(table, event_key_sql("r")),
-        "person_id": ids.person_id_sql("r.person_key"),
-        "visit_occurrence_id": ids.id_sql("visit_occurrence", "r.visit_occurrence_key"),
-        "visit_detail_id": ids.id_sql("visit_detail", "r.visit_detail_key"),
+        "person_id": "r.person_id",
+        "visit_occurrence_id": "r.visit_occurrence_id",
+        "visit_detail_id": "r.visit_detail_id",
     }
-    prov = "[struct_pack(t := r.stg_table, f := r._source_file, r := r._row_number)]"
+    prov = "[r._src]"
     if extra_prov:
         prov = f"list_concat({prov}, {extra_prov})"
     from_sql = (

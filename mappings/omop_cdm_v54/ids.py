@@ -68,8 +68,8 @@ def python_person_id(person_key: str) -> int:
 def find_id_collisions(con, table: str, id_col: str, key_col: str = "_key", limit: int = 20) -> list[tuple]:
     """Ids in ``table`` that more than one distinct business key maps to.
 
-    ``table`` must carry the business key next to the id (the build's provenance
-    intermediates do, in ``_key``).  Returns up to ``limit`` tuples
+    ``table`` must carry the business key next to the id (the build computes
+    ``_key`` for the rows whose id repeats).  Returns up to ``limit`` tuples
     ``(id, n_keys, [first keys...])``; empty when ids are collision-free.
     """
     for name in (table, id_col, key_col):

@@ -8,17 +8,20 @@ city and concept fields stay NULL (no country concept is asserted).
 from __future__ import annotations
 
 from . import ids
-from .columns import cdm_select, prov_item_sql
+from .columns import cdm_select
+from .provenance import staged_sql
+from .relations import shared_or_inline
 
 COUNTRY_SOURCE_VALUE = "TW"
 
 
 def areas_to_location(shared=None, provenance: bool = False) -> str:
     """SELECT of the location table from the region codes of enrolment and facilities."""
+    s = shared_or_inline(shared)
     with_sql = f"""areas AS (
-    SELECT cb_clean_code(AREA_NO_I) AS area, {prov_item_sql('enrol')} AS p FROM stg_enrol
+    SELECT cb_clean_code(AREA_NO_I) AS area, _src AS p FROM ({staged_sql('enrol', s.files_rel())})
     UNION ALL
-    SELECT cb_clean_code(AREA_NO_H), {prov_item_sql('hosb')} FROM stg_hosb
+    SELECT cb_clean_code(AREA_NO_H), _src FROM ({staged_sql('hosb', s.files_rel())})
 ), grouped AS (
     SELECT area, list(p) AS prov FROM areas WHERE area IS NOT NULL GROUP BY area
 )"""

@@ -21,7 +21,8 @@ from __future__ import annotations
 from terminology import concepts as C
 
 from . import ids
-from .columns import EMPTY_PROV, cdm_select, prov_item_sql
+from .columns import EMPTY_PROV, cdm_select
+from .provenance import staged_sql
 from .relations import shared_or_inline
 
 ENDING_STATUSES = ("3", "4", "5")
@@ -53,8 +54,8 @@ def enrol_to_observation_period(shared=None, provenance: bool = False) -> str:
     ending = ", ".join(f"'{x}'" for x in ENDING_STATUSES)
     ym = "CAST(strptime(PREM_YM || '01', '%Y%m%d') AS DATE)"
     with_sql = f"""enrol AS (
-    SELECT person_key, {ym} AS ym_date, cb_clean_code(ID_STATUS) AS status, _source_file, _row_number
-    FROM stg_enrol WHERE PREM_YM IS NOT NULL
+    SELECT person_key, {ym} AS ym_date, cb_clean_code(ID_STATUS) AS status, _source_file, _row_number, _src
+    FROM ({staged_sql('enrol', s.files_rel())}) WHERE PREM_YM IS NOT NULL
 ), enrol_last AS (
     SELECT person_key,
            CASE WHEN status IN ({ending}) THEN last_day(ym_date)
@@ -64,7 +65,7 @@ def enrol_to_observation_period(shared=None, provenance: bool = False) -> str:
                                ORDER BY ym_date DESC, _source_file DESC, _row_number DESC) = 1
 ), enrol_span AS (
     SELECT e.person_key, min(e.ym_date) AS enrol_start, any_value(l.enrol_end) AS enrol_end,
-           list({prov_item_sql('enrol', 'e._source_file', 'e._row_number')}) AS prov
+           list(e._src) AS prov
     FROM enrol e JOIN enrol_last l USING (person_key)
     GROUP BY e.person_key
 ), event_span AS (

@@ -22,31 +22,45 @@ from terminology import concepts as C
 
 from . import ids
 from .columns import cdm_select
+from .provenance import staged_sql
+from .relations import shared_or_inline
 
 
-def demographics_sql() -> str:
-    """Every staged row carrying demographics: person_key, ID_BIRTH_Y, ID_S, AREA_NO_I, priority, date, provenance."""
+def demographics_sql(shared=None) -> str:
+    """Every staged row carrying demographics: person_key, ID_BIRTH_Y, ID_S, AREA_NO_I, priority, date, provenance.
+
+    Provenance: ``_source_file``, ``_row_number`` (tie-breakers) and ``_src`` (provenance id).
+    """
+    s = shared_or_inline(shared)
     enrol_date = "CAST(strptime(PREM_YM || '01', '%Y%m%d') AS DATE)"
+    files = s.files_rel()
     parts = [
-        f"SELECT person_key, ID_BIRTH_Y, ID_S, AREA_NO_I, 1 AS prio, {enrol_date} AS d, 'enrol' AS t, "
-        "_source_file, _row_number FROM stg_enrol",
-        "SELECT person_key, ID_BIRTH_Y, ID_S, NULL, 2, FUNC_DATE, 'opdte', _source_file, _row_number FROM stg_opdte",
-        "SELECT person_key, ID_BIRTH_Y, ID_S, NULL, 2, IN_DATE, 'ipdte', _source_file, _row_number FROM stg_ipdte",
-        "SELECT person_key, ID_BIRTH_Y, ID_S, NULL, 2, FUNC_DATE, 'druge', _source_file, _row_number FROM stg_druge",
-        "SELECT person_key, ID_BIRTH_Y, ID_S, NULL, 3, D_DATE, 'death', _source_file, _row_number FROM stg_death",
+        f"SELECT person_key, ID_BIRTH_Y, ID_S, AREA_NO_I, 1 AS prio, {enrol_date} AS d, "
+        f"_source_file, _row_number, _src FROM ({staged_sql('enrol', files)})",
+        f"SELECT person_key, ID_BIRTH_Y, ID_S, NULL, 2, FUNC_DATE, _source_file, _row_number, _src "
+        f"FROM {s.visits_rel('opdte')}",
+        f"SELECT person_key, ID_BIRTH_Y, ID_S, NULL, 2, IN_DATE, _source_file, _row_number, _src "
+        f"FROM {s.visits_rel('ipdte')}",
+        f"SELECT person_key, ID_BIRTH_Y, ID_S, NULL, 2, FUNC_DATE, _source_file, _row_number, _src "
+        f"FROM {s.visits_rel('druge')}",
+        f"SELECT person_key, ID_BIRTH_Y, ID_S, NULL, 3, D_DATE, _source_file, _row_number, _src "
+        f"FROM ({staged_sql('death', files)})",
     ]
     return "\nUNION ALL\n".join(parts)
 
 
 def known_persons_sql() -> str:
-    """person_keys that get a person row (a birth year is known from some source)."""
-    return f"SELECT DISTINCT person_key FROM ({demographics_sql()}) WHERE ID_BIRTH_Y IS NOT NULL AND person_key IS NOT NULL"
+    """person_keys that get a person row (a birth year is known from enrolment, a claim visit or the death file)."""
+    union = "\nUNION ALL\n".join(
+        f"SELECT person_key, ID_BIRTH_Y FROM stg_{t}" for t in ("enrol", "opdte", "ipdte", "druge", "death")
+    )
+    return f"SELECT DISTINCT person_key FROM ({union}) WHERE ID_BIRTH_Y IS NOT NULL AND person_key IS NOT NULL"
 
 
 def enrol_to_person(shared=None, provenance: bool = False) -> str:
     """SELECT of the person table (enrolment plus claims/death persons without enrolment)."""
     with_sql = f"""chosen AS (
-    SELECT * FROM ({demographics_sql()}) d
+    SELECT * FROM ({demographics_sql(shared)}) d
     WHERE ID_BIRTH_Y IS NOT NULL AND person_key IS NOT NULL
     QUALIFY row_number() OVER (
         PARTITION BY person_key ORDER BY prio, d DESC NULLS LAST, _source_file DESC, _row_number DESC) = 1
@@ -71,5 +85,5 @@ def enrol_to_person(shared=None, provenance: bool = False) -> str:
         with_sql=with_sql,
         provenance=provenance,
         key_sql=ids.key_sql("person", "person_key"),
-        prov_sql="[struct_pack(t := t, f := _source_file, r := CAST(_row_number AS BIGINT))]",
+        prov_sql="[_src]",
     )

@@ -5,7 +5,13 @@ Several OMOP tables draw on the same derived relations:
 * ``persons``: the person_keys that get a person row (see :mod:`.person`);
 * ``routed``: every code-bearing source event translated and domain-routed
   (see :mod:`.events`);
-* ``deaths``: one death per person (see :mod:`.death`).
+* ``deaths``: one death per person (see :mod:`.death`);
+* ``files``: the staged-file dictionary that numbers provenance (see
+  :mod:`.provenance`);
+* ``visits``: per visit table (opdte, ipdte, druge) its staged rows with the
+  unique ``visit_uid`` and the provenance id ``_src`` (see
+  :func:`.events.unique_visits_sql`); the name is a prefix completed with the
+  file type (``<visits>opdte``).
 
 Each mapping function takes an optional :class:`Shared`; by default the
 relations are inlined as sub-queries so every SELECT runs on its own against
@@ -17,6 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: staged visit tables with a materialisable unique-visit relation
+VISIT_TABLES = ("opdte", "ipdte", "druge")
+
 
 @dataclass(frozen=True)
 class Shared:
@@ -25,6 +34,8 @@ class Shared:
     persons: str | None = None
     routed: str | None = None
     deaths: str | None = None
+    files: str | None = None
+    visits: str | None = None  # name prefix: <visits><file type>
 
     def persons_rel(self) -> str:
         from .person import known_persons_sql
@@ -40,6 +51,18 @@ class Shared:
         from .death import deaths_sql
 
         return self.deaths or f"({deaths_sql(self)})"
+
+    def files_rel(self) -> str:
+        from .provenance import files_sql
+
+        return self.files or f"({files_sql()})"
+
+    def visits_rel(self, ft_key: str) -> str:
+        from .events import unique_visits_sql
+
+        if ft_key not in VISIT_TABLES:
+            raise KeyError(f"no unique-visit relation for {ft_key!r}; known: {VISIT_TABLES}")
+        return f"{self.visits}{ft_key}" if self.visits else f"({unique_visits_sql(ft_key, self)})"
 
 
 INLINE = Shared()

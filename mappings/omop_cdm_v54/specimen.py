@@ -13,7 +13,8 @@ from __future__ import annotations
 from terminology import concepts as C
 
 from . import ids
-from .columns import cdm_select, prov_item_sql
+from .columns import cdm_select
+from .provenance import staged_sql
 from .events import maps_to_sql, source_concepts_sql
 from .relations import shared_or_inline
 
@@ -30,7 +31,8 @@ WITH participant AS (
                                ORDER BY _source_file DESC, _row_number DESC) = 1
 ), sp AS (
     SELECT x.*, p.person_key, cb_norm_code('{SPECIMEN_VOCABULARY}', x.SPECIMEN_TYPE) AS source_code
-    FROM stg_bb_specimen x JOIN participant p ON p.participant_id = cb_clean_code(x.PARTICIPANT_ID)
+    FROM ({staged_sql('bb_specimen', s.files_rel())}) x
+    JOIN participant p ON p.participant_id = cb_clean_code(x.PARTICIPANT_ID)
     WHERE p.person_key IN (SELECT person_key FROM {s.persons_rel()}) AND x.COLLECT_DATE IS NOT NULL
 )
 SELECT sp.*, coalesce(sc.concept_id, 0) AS source_concept_id,
@@ -57,5 +59,5 @@ def bb_specimen_to_specimen(shared=None, provenance: bool = False) -> str:
     return cdm_select(
         "specimen", exprs, f"({specimen_events_sql(shared)}) s", provenance=provenance,
         key_sql=ids.key_sql("specimen", "cb_clean_code(SPECIMEN_ID)"),
-        prov_sql=f"[{prov_item_sql('bb_specimen')}]",
+        prov_sql="[_src]",
     )

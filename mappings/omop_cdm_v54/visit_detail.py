@@ -11,9 +11,8 @@ from __future__ import annotations
 from terminology import concepts as C
 
 from . import ids
-from .care_site import care_site_id_sql, hosb_ids_sql
-from .columns import cdm_select, prov_item_sql
-from .events import unique_visits_sql
+from .care_site import hosb_ids_sql
+from .columns import cdm_select
 from .relations import shared_or_inline
 from .visit_occurrence import discharged_to_sql
 
@@ -27,22 +26,22 @@ seg AS (
            lag(visit_uid) OVER (PARTITION BY stay_key
                                 ORDER BY APPL_BEG_DATE, APPL_END_DATE, visit_uid) AS prev_visit_uid,
            CASE WHEN OUT_DATE IS NOT NULL THEN cb_clean_code(TRAN_CODE) END AS disch_code
-    FROM ({unique_visits_sql('ipdte')})
+    FROM {s.visits_rel('ipdte')}
     WHERE person_key IN (SELECT person_key FROM {s.persons_rel()})
 )"""
     exprs = {
-        "visit_detail_id": ids.id_sql("visit_detail", "'ipdte|' || visit_uid"),
+        "visit_detail_id": "seg.visit_detail_id",  # = id of 'visit_detail|ipdte|' || visit_uid
         "person_id": ids.person_id_sql("person_key"),
         "visit_detail_concept_id": str(C.VISIT_INPATIENT),
         "visit_detail_start_date": "APPL_BEG_DATE",
         "visit_detail_end_date": "APPL_END_DATE",
         "visit_detail_type_concept_id": str(C.TYPE_CLAIM),
-        "care_site_id": f"CASE WHEN hosb.hosp_id IS NOT NULL THEN {care_site_id_sql('seg.seg_hosp')} END",
+        "care_site_id": "hosb.care_site_id",
         "visit_detail_source_value": "'ipdte:' || CASE_TYPE",
         "discharged_to_source_value": "disch_code",
         "discharged_to_concept_id": discharged_to_sql("disch_code"),
         "preceding_visit_detail_id": ids.id_sql("visit_detail", "'ipdte|' || prev_visit_uid"),
-        "visit_occurrence_id": ids.id_sql("visit_occurrence", "'ipdte|' || stay_key"),
+        "visit_occurrence_id": "seg.visit_occurrence_id",  # the stay: 'visit_occurrence|ipdte|' || stay_key
     }
     return cdm_select(
         "visit_detail",
@@ -51,5 +50,5 @@ seg AS (
         with_sql=with_sql,
         provenance=provenance,
         key_sql=ids.key_sql("visit_detail", "'ipdte|' || visit_uid"),
-        prov_sql=f"[{prov_item_sql('ipdte')}]",
+        prov_sql="[_src]",
     )

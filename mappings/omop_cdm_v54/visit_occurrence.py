@@ -22,9 +22,8 @@ from __future__ import annotations
 from terminology import concepts as C
 
 from . import ids
-from .care_site import care_site_id_sql, hosb_ids_sql
-from .columns import cdm_select, prov_item_sql
-from .events import unique_visits_sql
+from .care_site import hosb_ids_sql
+from .columns import cdm_select
 from .relations import shared_or_inline
 
 #: TRAN_CODE -> discharged_to concept (CDM conventions: 8536 Home, 8717 Inpatient
@@ -52,8 +51,8 @@ SELECT stay_key,
        arg_min(cb_clean_code(HOSP_ID), APPL_BEG_DATE) AS hosp_id,
        arg_min(CASE_TYPE, APPL_BEG_DATE) AS case_type,
        CASE WHEN max(OUT_DATE) IS NOT NULL THEN arg_max(cb_clean_code(TRAN_CODE), OUT_DATE) END AS tran_code,
-       list({prov_item_sql('ipdte')}) AS prov
-FROM stg_ipdte
+       list(_src) AS prov
+FROM {s.visits_rel('ipdte')}
 WHERE person_key IN (SELECT person_key FROM {s.persons_rel()})
 GROUP BY stay_key
 """
@@ -65,29 +64,30 @@ def visits_to_visit_occurrence(shared=None, provenance: bool = False) -> str:
     persons = f"person_key IN (SELECT person_key FROM {s.persons_rel()})"
     with_sql = f"""hosb AS ({hosb_ids_sql()}),
 visits AS (
-    SELECT 'opdte|' || visit_uid AS vkey, person_key,
+    SELECT 'opdte|' || visit_uid AS vkey, visit_occurrence_id AS vid, person_key,
            CASE WHEN CASE_TYPE = '02' THEN {C.VISIT_EMERGENCY} ELSE {C.VISIT_OUTPATIENT} END AS concept_id,
            FUNC_DATE AS start_date, FUNC_DATE AS end_date, {C.TYPE_CLAIM} AS type_concept_id,
            cb_clean_code(HOSP_ID) AS hosp_id, 'opdte:' || CASE_TYPE AS source_value,
-           NULL AS tran_code, [{prov_item_sql('opdte')}] AS prov
-    FROM ({unique_visits_sql('opdte')}) WHERE {persons}
+           NULL AS tran_code, [_src] AS prov
+    FROM {s.visits_rel('opdte')} WHERE {persons}
     UNION ALL
-    SELECT 'ipdte|' || stay_key, person_key, {C.VISIT_INPATIENT}, start_date, end_date, {C.TYPE_CLAIM},
+    SELECT 'ipdte|' || stay_key, {ids.id_sql('visit_occurrence', "'ipdte|' || stay_key")}, person_key,
+           {C.VISIT_INPATIENT}, start_date, end_date, {C.TYPE_CLAIM},
            hosp_id, 'ipdte:' || case_type, tran_code, prov
     FROM ({stays_sql(s)})
     UNION ALL
-    SELECT 'druge|' || visit_uid, person_key, {C.VISIT_PHARMACY}, FUNC_DATE, FUNC_DATE, {C.TYPE_PHARMACY_CLAIM},
-           cb_clean_code(HOSP_ID), 'druge:' || CASE_TYPE, NULL, [{prov_item_sql('druge')}]
-    FROM ({unique_visits_sql('druge')}) WHERE {persons}
+    SELECT 'druge|' || visit_uid, visit_occurrence_id, person_key, {C.VISIT_PHARMACY}, FUNC_DATE, FUNC_DATE,
+           {C.TYPE_PHARMACY_CLAIM}, cb_clean_code(HOSP_ID), 'druge:' || CASE_TYPE, NULL, [_src]
+    FROM {s.visits_rel('druge')} WHERE {persons}
 )"""
     exprs = {
-        "visit_occurrence_id": ids.id_sql("visit_occurrence", "vkey"),
+        "visit_occurrence_id": "vid",  # = id of 'visit_occurrence|' || vkey (computed with the unique visits)
         "person_id": ids.person_id_sql("person_key"),
         "visit_concept_id": "concept_id",
         "visit_start_date": "start_date",
         "visit_end_date": "end_date",
         "visit_type_concept_id": "type_concept_id",
-        "care_site_id": f"CASE WHEN hosb.hosp_id IS NOT NULL THEN {care_site_id_sql('visits.hosp_id')} END",
+        "care_site_id": "hosb.care_site_id",
         "visit_source_value": "source_value",
         "discharged_to_concept_id": discharged_to_sql("tran_code"),
         "discharged_to_source_value": "tran_code",
