@@ -18,8 +18,11 @@ Per block:
    The remaining bytes are decoded once, as a whole, to UTF-8.
 2. Field counts.  Fast path: when the block holds no empty line and no bare
    carriage return (C-level substring scans), ``pyarrow.csv`` parses it with
-   an ``invalid_row_handler`` that counts rows with the wrong field count; if
-   it counts none, every line is a row and line numbers follow.  Otherwise the
+   an ``invalid_row_handler`` that lists rows with the wrong field count; if
+   it lists none, every line is a row and line numbers follow.  If it lists
+   some, with their line index (single-threaded parsing gives it), lines are
+   still rows for the parser, so those lines are rejected and the other rows
+   keep their numbers, without a second parse.  Otherwise the
    exact path counts fields per line with numpy on the UTF-8 buffer (where an
    ASCII delimiter is never the trail byte of a character, unlike ``|`` in
    CP950 ``育``), rejects lines with the wrong count or a bare CR
@@ -164,10 +167,7 @@ def _drop_lines(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray, drop: np.
     """The buffer without the lines flagged in ``drop`` (vectorised byte mask)."""
     if not drop.any():
         return arr.tobytes()
-    delta = np.zeros(arr.size + 1, dtype=np.int32)
-    np.add.at(delta, starts[drop], 1)
-    np.add.at(delta, ends[drop] + 1, -1)
-    keep = np.cumsum(delta[:-1]) == 0
+    keep = np.repeat(~drop, ends - starts + 1)  # one flag per byte, lines cover the whole buffer
     return arr[keep].tobytes()
 
 
@@ -221,13 +221,33 @@ class DelimitedTextFile:
         names = list(column_names if column_names is not None else self.header)
         if not names:
             raise TextFormatError(f"{self.path.name}: no column names (empty header)")
+        for index, block in enumerate(self.blocks()):
+            yield self.parse_block(block, names, index)
+
+    def blocks(self) -> Iterator[LineBlock]:
+        """The data lines (line 2 on) as raw :class:`LineBlock` objects, in file order (no parsing).
+
+        With :meth:`parse_block` this splits :meth:`chunks` in two, so that
+        blocks can be read in one process and parsed in others.
+        """
         with self.path.open("rb") as f:
             f.seek(self._data_offset)
-            for index, block in enumerate(iter_line_blocks(f, self.chunk_bytes, first_line=2)):
-                chunk = self._parse_block(block, names)
-                chunk.index = index
-                chunk.end_offset = block.end_offset
-                yield chunk
+            yield from iter_line_blocks(f, self.chunk_bytes, first_line=2)
+
+    def parse_block(self, block: LineBlock, column_names: list[str] | None = None, index: int = 0) -> TextChunk:
+        """Parse one block from :meth:`blocks` into a :class:`TextChunk` numbered ``index``."""
+        names = list(column_names if column_names is not None else self.header)
+        if not names:
+            raise TextFormatError(f"{self.path.name}: no column names (empty header)")
+        chunk = self._parse_block(block, names)
+        chunk.index = index
+        chunk.end_offset = block.end_offset
+        return chunk
+
+    @property
+    def data_offset(self) -> int:
+        """Byte offset of the first data line (just after the header line)."""
+        return self._data_offset
 
     # -- one block ---------------------------------------------------------
 
@@ -243,9 +263,18 @@ class DelimitedTextFile:
             utf8, line_numbers = self._decode(block, line_numbers, rejected)
         if self._looks_clean(utf8):
             table, complaints = self._parse_csv(utf8, names, strict=False)
-            if complaints == 0 and table.num_rows == len(line_numbers):
+            if not complaints and table.num_rows == len(line_numbers):
                 table = table.append_column(ROW_NUMBER, pa.array(line_numbers, type=pa.int64()))
                 return TextChunk(0, first_line, n_lines, table, sorted(rejected, key=lambda r: r.line_number))
+            if complaints:
+                # Lines are lines for the parser too (no empty line, no bare CR): it skipped exactly
+                # the lines whose field count is wrong; name them without parsing again.
+                found = self._skipped_lines(complaints, line_numbers, len(names))
+                if found is not None and table.num_rows + len(found[0]) == len(line_numbers):
+                    table = table.append_column(ROW_NUMBER, pa.array(found[1], type=pa.int64()))
+                    rejected.extend(found[0])
+                    rejected.sort(key=lambda r: r.line_number)  # a sort of the rejected lines only
+                    return TextChunk(0, first_line, n_lines, table, rejected)
         # exact path: count fields per line with numpy, drop bad lines, parse the rest
         utf8, line_numbers = self._check_fields(utf8, line_numbers, len(names), rejected)
         table, _ = self._parse_csv(utf8, names, strict=True)
@@ -256,6 +285,25 @@ class DelimitedTextFile:
         table = table.append_column(ROW_NUMBER, pa.array(line_numbers, type=pa.int64()))
         rejected.sort(key=lambda r: r.line_number)  # a sort of the rejected lines only
         return TextChunk(0, first_line, n_lines, table, rejected)
+
+    def _skipped_lines(
+        self, complaints: list[tuple[int | None, int]], line_numbers: np.ndarray, n_fields: int
+    ) -> tuple[list[RejectedLine], np.ndarray] | None:
+        """The lines the parser skipped (by its 1-based line index) and the line numbers of the rows it kept.
+
+        None when the parser gave no line index (threaded parsing) or an
+        inconsistent one: the caller then takes the exact path.
+        """
+        index = np.array([-1 if i is None else i - 1 for i, _ in complaints], dtype=np.int64)  # skipped lines only
+        if index.size == 0 or index.min() < 0 or index.max() >= line_numbers.size or np.any(np.diff(index) <= 0):
+            return None
+        found = [
+            RejectedLine(int(line_numbers[i]), "wrong_field_count", f"expected {n_fields} fields, found {actual}")
+            for i, (_, actual) in zip(index.tolist(), complaints)
+        ]
+        keep = np.ones(line_numbers.size, dtype=bool)
+        keep[index] = False
+        return found, line_numbers[keep]
 
     @staticmethod
     def _looks_clean(utf8: bytes) -> bool:
@@ -329,25 +377,25 @@ class DelimitedTextFile:
             rejected.append(RejectedLine(int(line_numbers[i]), "wrong_field_count", detail))
         return _drop_lines(arr, starts, ends, bad), line_numbers[~bad]
 
-    def _parse_csv(self, utf8: bytes, names: list[str], strict: bool) -> tuple[pa.Table, int]:
-        """Parse clean UTF-8 lines; returns the table and how many rows the parser found invalid.
+    def _parse_csv(self, utf8: bytes, names: list[str], strict: bool) -> tuple[pa.Table, list[tuple[int | None, int]]]:
+        """Parse clean UTF-8 lines; returns the table and the rows the parser found invalid.
 
-        Not ``strict``: invalid rows are counted and skipped (the caller then
-        takes the exact path).  ``strict``: an invalid row raises
-        :class:`ReaderInvariantError`, since every line was already counted.
+        Not ``strict``: invalid rows are skipped and listed as (1-based line
+        index in ``utf8`` or None when parsing with threads, field count).
+        ``strict``: an invalid row raises :class:`ReaderInvariantError`, since
+        every line was already counted.
         """
         if not utf8:
-            return pa.table([pa.array([], type=pa.string()) for _ in names], names=names), 0
-        complaints = 0
+            return pa.table([pa.array([], type=pa.string()) for _ in names], names=names), []
+        complaints: list[tuple[int | None, int]] = []
 
-        def handler(row: pacsv.InvalidRow) -> str:
-            nonlocal complaints
+        def handler(row: pacsv.InvalidRow) -> str:  # called for invalid rows only
             if strict:
                 raise ReaderInvariantError(
                     f"{self.path.name}: parser found {row.actual_columns} fields where {row.expected_columns} "
                     "were counted; refusing to guess line numbers"
                 )
-            complaints += 1
+            complaints.append((row.number, row.actual_columns))
             return "skip"
 
         table = pacsv.read_csv(

@@ -37,6 +37,7 @@ class Settings:
     s3_endpoint_url: str = ""  # for S3-compatible stores
     encoding: str = "cp950"  # raw-file encoding of the Taiwan extracts
     chunk_bytes: int = 16 << 20  # read block size for raw files
+    stage_workers: int = 2  # processes typing/pseudonymising chunks in parallel (1 = in-process)
     duckdb_memory_limit: str = "1500MB"
     duckdb_threads: int = 2
     max_quarantine_share: float = 0.05  # quality outcome 'warn' above this share per file

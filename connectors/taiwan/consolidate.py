@@ -5,7 +5,9 @@ and writes:
 
 * ``tables/<file_type>/part-0.parquet``: the rows the OMOP mappings read: the
   staging columns, with ``visit_key`` (claim tables) and ``stay_key``
-  (``ipdte``/``ipdto``) inserted before the provenance columns;
+  (``ipdte``/``ipdto``) inserted before the provenance columns, in no
+  particular row order (readers order by what they need;
+  ``_source_file``, ``_row_number`` identify a row);
 * ``quarantine/consolidate/<file_type>.parquet``: ``duplicate_row`` and
   ``orphan_order`` rows (quarantine schema);
 * ``merged/<file_type>.parquet`` (claim tables): ``source_file, row_number,
@@ -34,6 +36,11 @@ e. Split admissions: ipdte rows stay one per billing segment and get
 
 Every staged row ends in exactly one of tables/, quarantine/ or merged/; the
 counts are checked before returning.
+
+The staged Parquet is read in place (views, not copies), so memory holds only
+the small intermediate tables (duplicates, visit keys, merged and orphan
+rows).  Duplicates are found by hashing the data columns and comparing
+columns only within groups of rows sharing a hash.
 """
 
 from __future__ import annotations
@@ -105,13 +112,16 @@ def _data_columns(ft: FileType) -> list[str]:
 
 
 def _visit_key_sql() -> str:
+    """FEE_YM|APPL_TYPE|HOSP_ID|APPL_DATE(YYYYMMDD)|CASE_TYPE|SEQ_NO; null when a part is null (like ``||``)."""
     parts = []
     for c in VISIT_KEY:
         if c == "APPL_DATE":
             parts.append(f"strftime({_q(c)}, '%Y%m%d')")
         else:
             parts.append(f"CAST({_q(c)} AS VARCHAR)")
-    return " || '|' || ".join(parts)
+    any_null = " OR ".join(f"{_q(c)} IS NULL" for c in VISIT_KEY)
+    joined = ", '|', ".join(parts)  # concat() is much faster than a chain of || on DuckDB
+    return f"(CASE WHEN {any_null} THEN NULL ELSE concat({joined}) END)"
 
 
 def _stay_key_sql() -> str:
@@ -166,25 +176,44 @@ def consolidate_taiwan(staging: Path, memory_limit: str = "1GB", threads: int = 
 
 
 def _dedupe(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, report: ConsolidateReport) -> None:
-    """Rule (a): number identical rows; write the later copies to quarantine."""
-    glob = _lit(str(staging / "raw" / ft.key / "*.parquet"))
+    """Rule (a): find the later copies of identical rows and write them to quarantine.
+
+    Rows are hashed on their data columns; only rows whose hash is shared are
+    compared column by column (a window over the colliding groups only), so a
+    hash collision never merges different rows.  ``u_<ft>`` is the staged
+    rows without the later copies.
+    """
+    k = ft.key
+    glob = _lit(str(staging / "raw" / k / "*.parquet"))
     cols = ", ".join(_q(c) for c in _data_columns(ft))
+    con.execute(f"CREATE OR REPLACE TEMP VIEW s_{k} AS SELECT *, hash({cols}) AS _h FROM read_parquet({glob})")
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE s_{ft.key} AS
-        SELECT *, row_number() OVER w AS _rank,
+        f"""CREATE OR REPLACE TEMP TABLE d_{k} AS
+        SELECT _source_file, _row_number,
                first_value(_source_file) OVER w AS _first_source, first_value(_row_number) OVER w AS _first_row
-        FROM read_parquet({glob})
-        WINDOW w AS (PARTITION BY {cols} ORDER BY _source_file, _row_number)"""
+        FROM s_{k} WHERE _h IN (SELECT _h FROM s_{k} GROUP BY _h HAVING count(*) > 1)
+        WINDOW w AS (PARTITION BY _h, {cols} ORDER BY _source_file, _row_number)
+        QUALIFY row_number() OVER w > 1"""
     )
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE q_{ft.key} AS
-        SELECT _source_file AS source_file, _row_number AS row_number, {_lit(ft.key)} AS file_type,
+        f"""CREATE OR REPLACE TEMP TABLE q_{k} AS
+        SELECT _source_file AS source_file, _row_number AS row_number, {_lit(k)} AS file_type,
                'duplicate_row' AS reason, CAST(NULL AS VARCHAR) AS "column",
                'exact repeat of ' || _first_source || ' line ' || CAST(_first_row AS VARCHAR) AS detail
-        FROM s_{ft.key} WHERE _rank > 1"""
+        FROM d_{k}"""
     )
-    rows_in = con.execute(f"SELECT count(*) FROM s_{ft.key}").fetchone()[0]
-    report.tables[ft.key] = TableConsolidation(ft.key, rows_in=rows_in)
+    rows_in, dups = con.execute(
+        f"SELECT (SELECT count(*) FROM read_parquet({glob})), (SELECT count(*) FROM d_{k})"
+    ).fetchone()
+    if dups:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP VIEW u_{k} AS
+            SELECT s.* FROM read_parquet({glob}) s
+            ANTI JOIN d_{k} d ON d._source_file = s._source_file AND d._row_number = s._row_number"""
+        )
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW u_{k} AS SELECT * FROM read_parquet({glob})")
+    report.tables[k] = TableConsolidation(k, rows_in=rows_in)
 
 
 def _output_columns(ft: FileType, extra: list[str]) -> str:
@@ -197,29 +226,25 @@ def _plain(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, keys: se
     if ft.key == "bb_specimen":
         _specimens(con, staging, ft, "bb_participant" in keys)
         return
-    _copy(
-        con,
-        f"SELECT {_output_columns(ft, [])} FROM s_{ft.key} WHERE _rank = 1 ORDER BY _source_file, _row_number",
-        staging / "tables" / ft.key / "part-0.parquet",
-    )
+    _copy(con, f"SELECT {_output_columns(ft, [])} FROM u_{ft.key}", staging / "tables" / ft.key / "part-0.parquet")
 
 
 def _specimens(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, participants_present: bool) -> None:
     """A specimen whose PARTICIPANT_ID matches no kept participant -> quarantine ``orphan_specimen``
     (e.g. the participant row was quarantined): it cannot be linked to a person."""
     known = (
-        "SELECT DISTINCT PARTICIPANT_ID FROM s_bb_participant WHERE _rank = 1"
+        "SELECT DISTINCT PARTICIPANT_ID FROM u_bb_participant"
         if participants_present else "SELECT CAST(NULL AS VARCHAR) AS PARTICIPANT_ID WHERE false"
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE c_{ft.key} AS
         SELECT s.*, p.PARTICIPANT_ID IS NOT NULL AS _has_parent
-        FROM (SELECT * FROM s_{ft.key} WHERE _rank = 1) s
+        FROM u_{ft.key} s
         LEFT JOIN ({known}) p ON p.PARTICIPANT_ID = s.PARTICIPANT_ID"""
     )
     _copy(
         con,
-        f"SELECT {_output_columns(ft, [])} FROM c_{ft.key} WHERE _has_parent ORDER BY _source_file, _row_number",
+        f"SELECT {_output_columns(ft, [])} FROM c_{ft.key} WHERE _has_parent",
         staging / "tables" / ft.key / "part-0.parquet",
     )
     con.execute(
@@ -234,30 +259,29 @@ def _visits(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, report:
     """Rules (b), (c), (e) for a visit table."""
     k = ft.key
     stay = f", {_stay_key_sql()} AS stay_key" if k in STAY_TABLES else ", CAST(NULL AS VARCHAR) AS stay_key"
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE k_{k} AS
-        SELECT * EXCLUDE (_rank, _first_source, _first_row), {_visit_key_sql()} AS visit_key {stay}
-        FROM s_{k} WHERE _rank = 1"""
-    )
-    match = " AND ".join(f"s.{_q(c)} = o.{_q(c)}" for c in _SUPPLEMENT_MATCH + SERVICE_DATES[k])
+    match_cols = _SUPPLEMENT_MATCH + SERVICE_DATES[k]
+    match = " AND ".join(f"s.{_q(c)} = o.{_q(c)}" for c in match_cols)
+    o_cols = ", ".join(_q(c) for c in match_cols)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE m_{k} AS
         SELECT s._source_file AS source_file, s._row_number AS row_number, 'supplementary_claim' AS reason,
                o._source_file AS kept_source_file, o._row_number AS kept_row_number, s.visit_key
-        FROM k_{k} s JOIN k_{k} o ON s."APPL_TYPE" = '2' AND o."APPL_TYPE" = '1' AND {match}
+        FROM (SELECT *, {_visit_key_sql()} AS visit_key FROM u_{k} WHERE "APPL_TYPE" = '2') s
+        JOIN (SELECT {o_cols}, _source_file, _row_number FROM u_{k} WHERE "APPL_TYPE" = '1') o ON {match}
         QUALIFY row_number() OVER (PARTITION BY s._source_file, s._row_number
                                    ORDER BY o._source_file, o._row_number) = 1"""
     )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE t_{k} AS
-        SELECT k.* FROM k_{k} k ANTI JOIN m_{k} m
-        ON k._source_file = m.source_file AND k._row_number = m.row_number"""
-    )
+    # the kept visit rows (not merged), with their keys
+    kept = f"""SELECT k.*, {_visit_key_sql()} AS visit_key {stay}
+        FROM u_{k} k ANTI JOIN m_{k} m ON k._source_file = m.source_file AND k._row_number = m.row_number"""
     # visit_key -> stay_key of the kept visits, and visit_key -> original of merged supplements
+    first_stay = (
+        "arg_min(stay_key, (_source_file, _row_number))" if k in STAY_TABLES else "CAST(NULL AS VARCHAR)"
+    )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE kv_{k} AS
-        SELECT visit_key, arg_min(stay_key, (_source_file, _row_number)) AS stay_key, count(*) AS n
-        FROM t_{k} GROUP BY visit_key"""
+        SELECT visit_key, {first_stay} AS stay_key, count(*) AS n
+        FROM ({kept}) GROUP BY visit_key"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE mv_{k} AS
@@ -265,11 +289,7 @@ def _visits(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, report:
         QUALIFY row_number() OVER (PARTITION BY visit_key ORDER BY source_file, row_number) = 1"""
     )
     extra = ["visit_key"] + (["stay_key"] if k in STAY_TABLES else [])
-    _copy(
-        con,
-        f"SELECT {_output_columns(ft, extra)} FROM t_{k} ORDER BY _source_file, _row_number",
-        staging / "tables" / k / "part-0.parquet",
-    )
+    _copy(con, f"SELECT {_output_columns(ft, extra)} FROM ({kept})", staging / "tables" / k / "part-0.parquet")
     report.tables[k].repeated_visit_keys = con.execute(f"SELECT count(*) FROM kv_{k} WHERE n > 1").fetchone()[0]
 
 
@@ -284,32 +304,34 @@ def _orders(
             f"""CREATE OR REPLACE TEMP TABLE mv_{v}
             (visit_key VARCHAR, kept_source_file VARCHAR, kept_row_number BIGINT)"""
         )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE c_{k} AS
-        SELECT o.*, kv.stay_key, kv.visit_key IS NOT NULL AS _has_visit,
-               mv.kept_source_file AS _kept_source, mv.kept_row_number AS _kept_row
-        FROM (SELECT * EXCLUDE (_rank, _first_source, _first_row), {_visit_key_sql()} AS visit_key
-              FROM s_{k} WHERE _rank = 1) o
-        LEFT JOIN kv_{v} kv ON kv.visit_key = o.visit_key
-        LEFT JOIN mv_{v} mv ON mv.visit_key = o.visit_key"""
-    )
     extra = ["visit_key"] + (["stay_key"] if k in STAY_TABLES else [])
+    # kept orders: their visit_key matches a kept visit row (kv has one row per visit_key)
     _copy(
         con,
-        f"SELECT {_output_columns(ft, extra)} FROM c_{k} WHERE _has_visit ORDER BY _source_file, _row_number",
+        f"""SELECT {_output_columns(ft, extra)}
+        FROM (SELECT *, {_visit_key_sql()} AS visit_key FROM u_{k}) o JOIN kv_{v} kv USING (visit_key)""",
         staging / "tables" / k / "part-0.parquet",
+    )
+    # the others: folded into a merged supplementary claim's original, or orphans
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE c_{k} AS
+        SELECT o._source_file, o._row_number, o.visit_key,
+               mv.kept_source_file AS _kept_source, mv.kept_row_number AS _kept_row
+        FROM (SELECT _source_file, _row_number, {_visit_key_sql()} AS visit_key FROM u_{k}) o
+        ANTI JOIN kv_{v} kv ON kv.visit_key = o.visit_key
+        LEFT JOIN mv_{v} mv ON mv.visit_key = o.visit_key"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE m_{k} AS
         SELECT _source_file AS source_file, _row_number AS row_number, 'supplementary_claim_order' AS reason,
                _kept_source AS kept_source_file, _kept_row AS kept_row_number
-        FROM c_{k} WHERE NOT _has_visit AND _kept_source IS NOT NULL"""
+        FROM c_{k} WHERE _kept_source IS NOT NULL"""
     )
     con.execute(
         f"""INSERT INTO q_{k}
         SELECT _source_file, _row_number, {_lit(k)}, 'orphan_order', 'visit_key',
                'visit_key ' || visit_key || ' matches no kept {v} row'
-        FROM c_{k} WHERE NOT _has_visit AND _kept_source IS NULL"""
+        FROM c_{k} WHERE _kept_source IS NULL"""
     )
 
 

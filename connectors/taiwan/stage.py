@@ -9,12 +9,22 @@ Each file is streamed in chunks of about ``chunk_bytes``, so memory is bounded
 whatever the file size.  Re-running replaces these folders (and the outputs of
 :func:`connectors.taiwan.consolidate.consolidate_taiwan`, which depend on them)
 for every Taiwan file type; nothing is appended.
+
+With ``workers`` > 1 the chunks are typed and written by that many worker
+processes: this process reads the files block by block (whole lines, in file
+order) and hands each block to a worker, with at most two blocks per worker in
+flight, so memory stays bounded.  Chunks are independent (a chunk's outputs are
+named by file stem and chunk number, and pseudonyms are a deterministic
+function of the secret), so the outputs are the same whatever the number of
+workers.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,9 +37,11 @@ from connectors.quarantine import count_reasons, quarantine_table, write_quarant
 from connectors.taiwan.consolidate import clear_consolidated
 from connectors.taiwan.layout import FILE_TYPES, QUARANTINE_REASONS, FileType, identify
 from connectors.taiwan.types import PersonKeys, staging_schema, type_chunk
-from connectors.text_chunks import DEFAULT_CHUNK_BYTES, DelimitedTextFile
+from connectors.text_chunks import DEFAULT_CHUNK_BYTES, DelimitedTextFile, LineBlock
 
 Progress = Callable[[str, int, int], None]
+DEFAULT_WORKERS = 2
+_FILE_TYPES = {ft.key: ft for ft in FILE_TYPES}
 
 
 class LayoutMismatch(ValueError):
@@ -142,6 +154,185 @@ def _clear_staged(staging: Path) -> None:
     clear_consolidated(staging)
 
 
+@dataclass(frozen=True)
+class _FileJob:
+    """What a worker needs to parse, type and write the chunks of one landing file (picklable)."""
+
+    path: str
+    source: str
+    file_type: str
+    staging: str
+    encoding: str
+    chunk_bytes: int
+
+
+@dataclass(frozen=True)
+class _ChunkResult:
+    n_lines: int
+    staged: int
+    quarantined: dict[str, int]
+
+
+def _stage_chunk(
+    job: _FileJob, text: DelimitedTextFile, block: LineBlock, index: int, pseudonymiser: Pseudonymiser | PersonKeys
+) -> _ChunkResult:
+    """Parse, type and write one block of a landing file (any process)."""
+    ft = _FILE_TYPES[job.file_type]
+    chunk = text.parse_block(block, ft.column_names, index)
+    staged, quarantine = type_chunk(ft, chunk.table, job.source, pseudonymiser)
+    if chunk.rejected:  # lines the reader refused (a loop over refused lines only)
+        rejected = quarantine_table(
+            job.source,
+            ft.key,
+            [r.line_number for r in chunk.rejected],
+            [r.reason for r in chunk.rejected],
+            [None] * len(chunk.rejected),
+            [r.detail for r in chunk.rejected],
+        )
+        quarantine = rejected if quarantine.num_rows == 0 else _concat_sorted(rejected, quarantine)
+    if staged.num_rows + quarantine.num_rows != chunk.n_lines:
+        raise StageInvariantError(
+            f"{job.source} chunk {chunk.index}: {chunk.n_lines} lines in, {staged.num_rows} staged + "
+            f"{quarantine.num_rows} quarantined"
+        )
+    staging = Path(job.staging)
+    name = f"{_stem(Path(job.path))}-{chunk.index:05d}.parquet"
+    raw_dir = staging / "raw" / ft.key
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(staged, raw_dir / name)
+    if quarantine.num_rows:
+        write_quarantine(quarantine, staging / "quarantine" / "stage" / ft.key / name, QUARANTINE_REASONS)
+    return _ChunkResult(chunk.n_lines, staged.num_rows, count_reasons(quarantine))
+
+
+def _stem(path: Path) -> str:
+    return path.name[: -len(".csv")] if path.name.lower().endswith(".csv") else path.stem
+
+
+def _open_text(job: _FileJob) -> DelimitedTextFile:
+    return DelimitedTextFile(job.path, encoding=job.encoding, delimiter=",", chunk_bytes=job.chunk_bytes)
+
+
+# -- worker processes ---------------------------------------------------------------
+# Each worker builds its own pseudonymiser from the secret (deterministic) and
+# keeps the reader of the file it is working on.
+
+_worker: dict = {}
+
+
+def _init_worker(secret: str) -> None:
+    _worker["keys"] = PersonKeys(Pseudonymiser(secret))
+    _worker["text"] = None
+
+
+def _worker_chunk(job: _FileJob, block: LineBlock, index: int) -> _ChunkResult:
+    text = _worker.get("text")
+    if text is None or str(text.path) != job.path:
+        text = _worker["text"] = _open_text(job)
+    return _stage_chunk(job, text, block, index, _worker["keys"])
+
+
+def _pool(workers: int, secret: str) -> ProcessPoolExecutor:
+    """Worker processes: forked where the platform allows it (no re-import), spawned elsewhere."""
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(secret,))
+
+
+class _FileProgress:
+    """Per-file accounting of the chunks as they complete (possibly out of order)."""
+
+    def __init__(self, job: _FileJob, text: DelimitedTextFile):
+        self.job = job
+        self.report = FileStageReport(job.source, job.file_type, bytes=text.size)
+        self.done_bytes = text.data_offset
+        self.pending = 0
+        self.all_read = False
+
+    def add(self, result: _ChunkResult, block_bytes: int, progress: Progress | None) -> None:
+        r = self.report
+        r.rows_in += result.n_lines
+        r.rows_staged += result.staged
+        for reason, n in result.quarantined.items():
+            r.quarantined[reason] = r.quarantined.get(reason, 0) + n
+        r.chunks += 1
+        self.done_bytes += block_bytes
+        if progress is not None:
+            progress(r.source_file, min(self.done_bytes, r.bytes), r.bytes)
+
+
+def _run_chunks(
+    jobs: list[_FileJob],
+    secret: str,
+    workers: int,
+    progress: Progress | None,
+) -> list[FileStageReport]:
+    """Stage every chunk of every job, in this process (``workers`` <= 1) or in a worker pool."""
+    files: list[_FileProgress] = []
+    if workers <= 1:
+        keys = PersonKeys(Pseudonymiser(secret))
+        for job in jobs:  # files, then chunks, in order
+            text = _open_text(job)
+            fp = _FileProgress(job, text)
+            files.append(fp)
+            for index, block in enumerate(text.blocks()):
+                fp.add(_stage_chunk(job, text, block, index, keys), len(block.data), progress)
+            _finish_file(fp, progress)
+        return [fp.report for fp in files]
+
+    in_flight: dict[Future, tuple[_FileProgress, int]] = {}
+    limit = 2 * workers
+
+    def collect(block_until_one: bool) -> None:
+        done, _ = wait(in_flight, timeout=None if block_until_one else 0, return_when=FIRST_COMPLETED)
+        for fut in done:
+            fp, nbytes = in_flight.pop(fut)
+            fp.add(fut.result(), nbytes, progress)  # re-raises a worker's exception here
+            fp.pending -= 1
+            if fp.all_read and fp.pending == 0:
+                _finish_file(fp, progress)
+
+    with _pool(workers, secret) as pool:
+        try:
+            for job, text, blocks in _read_blocks(jobs):
+                fp = _FileProgress(job, text)
+                files.append(fp)
+                for index, block in blocks:
+                    while len(in_flight) >= limit:
+                        collect(True)
+                    in_flight[pool.submit(_worker_chunk, job, block, index)] = (fp, len(block.data))
+                    fp.pending += 1
+                    collect(False)
+                fp.all_read = True
+                if fp.pending == 0:
+                    _finish_file(fp, progress)
+            while in_flight:
+                collect(True)
+        except BaseException:
+            for fut in in_flight:
+                fut.cancel()
+            raise
+    return [fp.report for fp in files]
+
+
+def _read_blocks(jobs: list[_FileJob]) -> Iterator[tuple[_FileJob, DelimitedTextFile, Iterator[tuple[int, LineBlock]]]]:
+    for job in jobs:  # a loop over files
+        text = _open_text(job)
+        yield job, text, enumerate(text.blocks())
+
+
+def _finish_file(fp: _FileProgress, progress: Progress | None) -> None:
+    """After a file's last chunk: a header-only file still gets an (empty) staged file."""
+    if fp.report.chunks:
+        return
+    ft = _FILE_TYPES[fp.job.file_type]
+    raw_dir = Path(fp.job.staging) / "raw" / ft.key
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(staging_schema(ft).empty_table(), raw_dir / f"{_stem(Path(fp.job.path))}-00000.parquet")
+    if progress is not None:
+        progress(fp.report.source_file, fp.report.bytes, fp.report.bytes)
+
+
 def stage_file(
     path: Path,
     source: str,
@@ -152,48 +343,15 @@ def stage_file(
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     progress: Progress | None = None,
 ) -> FileStageReport:
-    """Stage one landing file; ``source`` is the name recorded as ``_source_file``."""
-    text = DelimitedTextFile(path, encoding=encoding, delimiter=",", chunk_bytes=chunk_bytes)
+    """Stage one landing file in this process; ``source`` is the name recorded as ``_source_file``."""
+    job = _FileJob(str(path), source, ft.key, str(staging), encoding, chunk_bytes)
+    text = _open_text(job)
     check_header(source, ft, text.header)
-    report = FileStageReport(source, ft.key, bytes=text.size)
-    stem = path.name[: -len(".csv")] if path.name.lower().endswith(".csv") else path.stem
-    raw_dir = staging / "raw" / ft.key
-    q_dir = staging / "quarantine" / "stage" / ft.key
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    for chunk in text.chunks(ft.column_names):
-        staged, quarantine = type_chunk(ft, chunk.table, source, pseudonymiser)
-        if chunk.rejected:  # lines the reader refused (a loop over refused lines only)
-            rejected = quarantine_table(
-                source,
-                ft.key,
-                [r.line_number for r in chunk.rejected],
-                [r.reason for r in chunk.rejected],
-                [None] * len(chunk.rejected),
-                [r.detail for r in chunk.rejected],
-            )
-            quarantine = rejected if quarantine.num_rows == 0 else _concat_sorted(rejected, quarantine)
-        name = f"{stem}-{chunk.index:05d}.parquet"
-        pq.write_table(staged, raw_dir / name)
-        if quarantine.num_rows:
-            write_quarantine(quarantine, q_dir / name, QUARANTINE_REASONS)
-        counts = count_reasons(quarantine)
-        if staged.num_rows + quarantine.num_rows != chunk.n_lines:
-            raise StageInvariantError(
-                f"{source} chunk {chunk.index}: {chunk.n_lines} lines in, {staged.num_rows} staged + "
-                f"{quarantine.num_rows} quarantined"
-            )
-        report.rows_in += chunk.n_lines
-        report.rows_staged += staged.num_rows
-        for reason, n in counts.items():
-            report.quarantined[reason] = report.quarantined.get(reason, 0) + n
-        report.chunks += 1
-        if progress is not None:
-            progress(source, chunk.end_offset, text.size)
-    if report.chunks == 0:  # header only: an empty staged file keeps the schema visible
-        pq.write_table(staging_schema(ft).empty_table(), raw_dir / f"{stem}-00000.parquet")
-        if progress is not None:
-            progress(source, text.size, text.size)
-    return report
+    fp = _FileProgress(job, text)
+    for index, block in enumerate(text.blocks()):
+        fp.add(_stage_chunk(job, text, block, index, pseudonymiser), len(block.data), progress)
+    _finish_file(fp, progress)
+    return fp.report
 
 
 def _concat_sorted(a: pa.Table, b: pa.Table) -> pa.Table:
@@ -208,26 +366,31 @@ def stage_taiwan(
     encoding: str = "cp950",
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     progress: Progress | None = None,
+    workers: int = DEFAULT_WORKERS,
 ) -> StageReport:
     """Stage every recognised file of a Taiwan landing folder (see the module docstring).
 
     ``secret`` is the site secret for pseudonyms; ``progress(file, bytes_done,
-    bytes_total)`` is called after each chunk.  Raises :class:`LayoutMismatch`
-    for a file whose header differs from its layout.
+    bytes_total)`` is called (in this process) after each chunk.  ``workers``
+    processes type and write the chunks (1: all in this process; a daemonic
+    process, which may not have children, always works alone).  Raises
+    :class:`LayoutMismatch` for a file whose header differs from its layout.
     """
     landing, staging = Path(landing), Path(staging)
     if not landing.is_dir():
         raise FileNotFoundError(f"landing folder {landing} does not exist")
-    pseudonymiser = PersonKeys(Pseudonymiser(secret))
+    Pseudonymiser(secret)  # refuse an empty secret before touching anything
     files, unrecognised = landing_files(landing)
+    jobs: list[_FileJob] = []
     for path, ft in files:  # fail before touching staging if a header is wrong
-        text = DelimitedTextFile(path, encoding=encoding, delimiter=",", chunk_bytes=chunk_bytes)
-        check_header(path.relative_to(landing).as_posix(), ft, text.header)
+        job = _FileJob(str(path), path.relative_to(landing).as_posix(), ft.key, str(staging), encoding, chunk_bytes)
+        check_header(job.source, ft, _open_text(job).header)
+        jobs.append(job)
     _clear_staged(staging)
+    if multiprocessing.current_process().daemon:
+        workers = 1
+    chunks = sum(-(-Path(job.path).stat().st_size // chunk_bytes) for job in jobs)  # about, rounded up
+    workers = max(1, min(workers, chunks))
     report = StageReport(unrecognised_files=unrecognised)
-    for path, ft in files:
-        source = path.relative_to(landing).as_posix()
-        report.files.append(
-            stage_file(path, source, ft, staging, pseudonymiser, encoding, chunk_bytes, progress)
-        )
+    report.files.extend(_run_chunks(jobs, secret, workers, progress))
     return report

@@ -12,10 +12,10 @@ column is converted by its :class:`layout.Column` kind:
 * ``code``: leading/trailing blanks stripped; ``''`` -> null.
 * ``int`` / ``decimal``: ``[-]digits`` / ``[+-]digits[.digits][e[+-]digits]``,
   else ``bad_number``.  (Arrow's own cast would accept ``0x10``, ``nan``, ``inf``.)
-* ``date``: ``YYYYMMDD`` via ``strptime(error_is_null=True)`` plus a check that
-  month and day survive the round trip (Arrow's strptime silently turns
-  20140230 into 2014-03-02), and plausibility 1900-01-01..today; else
-  ``impossible_date``.
+* ``date``: ``YYYYMMDD`` (eight ASCII digits) split with integer arithmetic
+  and checked against the calendar (20140230 is refused; Arrow's strptime
+  would silently turn it into 2014-03-02), and plausibility
+  1900-01-01..today; else ``impossible_date``.
 * ``ym``: ``YYYYMM`` with month 01-12, 190001..this month; kept as text.
 * ``year``: ``YYYY`` in 1900..this year -> int32 (else ``impossible_date``).
 * ``roc_date``: ROC ``YYY/MM/DD`` (also ``YY/M/D``), ``YYYMMDD`` or
@@ -127,7 +127,9 @@ class PersonKeys:
 def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if isinstance(mask, pa.ChunkedArray):
         mask = mask.combine_chunks()
-    return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+    if mask.null_count:
+        mask = pc.fill_null(mask, False)
+    return mask.to_numpy(zero_copy_only=False)
 
 
 def _mask_arr(mask: np.ndarray) -> pa.Array:
@@ -142,7 +144,8 @@ def _blank_to_null(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
 
 
 def _trimmed(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    return _blank_to_null(pc.utf8_trim(arr, _BLANKS))
+    # the blanks are ASCII, never part of a multibyte UTF-8 character: the byte-wise trim is exact
+    return _blank_to_null(pc.ascii_trim(arr, _BLANKS))
 
 
 def _null_where(arr: pa.Array, mask: np.ndarray) -> pa.Array:
@@ -153,7 +156,8 @@ def _null_where(arr: pa.Array, mask: np.ndarray) -> pa.Array:
 
 def _digits(arr: pa.Array, length: int) -> np.ndarray:
     """True where the (non-null) value is exactly ``length`` ASCII digits."""
-    return _np(pc.and_(pc.equal(pc.utf8_length(arr), length), pc.ascii_is_decimal(arr)))
+    # all ASCII digits -> bytes = characters, so the (much cheaper) byte length is exact
+    return _np(pc.and_(pc.equal(pc.binary_length(arr), length), pc.ascii_is_decimal(arr)))
 
 
 def _ymd_valid(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -178,20 +182,17 @@ def _ymd_to_date(y: np.ndarray, m: np.ndarray, d: np.ndarray, today: dt.date) ->
 
 
 def _parse_yyyymmdd(text: pa.Array, candidate: np.ndarray, today: dt.date) -> tuple[pa.Array, np.ndarray]:
-    """Parse 8-digit ``YYYYMMDD`` strings where ``candidate``; return (date32, not-a-plausible-date)."""
-    ts = pc.strptime(text, format="%Y%m%d", unit="s", error_is_null=True)
-    parsed = _np(pc.is_valid(ts)) & candidate
-    # strptime normalises impossible days (20140230 -> 2014-03-02): require a round trip.
-    num = pc.cast(pc.if_else(_mask_arr(parsed), text, pa.scalar("19000101")), pa.int32()).to_numpy(
+    """Parse 8-digit ``YYYYMMDD`` strings where ``candidate``; return (date32, not-a-plausible-date).
+
+    Integer arithmetic plus a calendar check (so 20140230 is refused, not
+    rolled over to March as Arrow's strptime would do).
+    """
+    num = pc.cast(pc.if_else(_mask_arr(candidate), text, pa.scalar("19000101")), pa.int64()).to_numpy(
         zero_copy_only=False
     )
-    same = _np(pc.equal(pc.month(ts), pa.array((num // 100) % 100, pa.int64()))) & _np(
-        pc.equal(pc.day(ts), pa.array(num % 100, pa.int64()))
-    )
-    dates = pc.cast(ts, pa.date32())
-    in_range = _np(pc.and_(pc.greater_equal(dates, pa.scalar(MIN_DATE)), pc.less_equal(dates, pa.scalar(today))))
-    good = parsed & same & in_range
-    return _null_where(dates, ~good), ~good
+    dates, bad = _ymd_to_date(num // 10000, (num // 100) % 100, num % 100, today)
+    bad |= ~candidate
+    return _null_where(dates, bad), bad
 
 
 # -- one converter per kind ----------------------------------------------------------
@@ -212,7 +213,7 @@ def convert_code(arr: pa.Array) -> Converted:
 def convert_int(arr: pa.Array, to: pa.DataType = pa.int64()) -> Converted:
     """Integer ``[-]digits`` (at most 18); anything else -> bad_number."""
     text, missing = _trimmed(arr)
-    ok = _np(pc.and_(pc.ascii_is_decimal(text), pc.less_equal(pc.utf8_length(text), 18)))
+    ok = _np(pc.and_(pc.ascii_is_decimal(text), pc.less_equal(pc.binary_length(text), 18)))
     rest = ~ok & ~missing
     if rest.any():  # negatives and junk: the regex only runs when needed
         ok |= _np(pc.match_substring_regex(text, _INT_RE)) & rest

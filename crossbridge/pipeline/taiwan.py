@@ -44,6 +44,7 @@ def stage(run: Run, settings: Settings, progress=None) -> dict[str, Any]:
             encoding=settings.encoding,
             chunk_bytes=settings.chunk_bytes,
             progress=progress,
+            workers=settings.stage_workers,
         )
         cons = consolidate_taiwan(
             staging, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads

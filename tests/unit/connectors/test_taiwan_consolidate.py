@@ -60,7 +60,9 @@ def _landing(landing: Path) -> None:
 
 
 def _table(staging: Path, key: str) -> pa.Table:
-    return pq.read_table(staging / "tables" / key / "part-0.parquet")
+    """The consolidated rows of a file type, in source order (the files promise no row order)."""
+    t = pa.concat_tables([pq.read_table(f) for f in sorted((staging / "tables" / key).glob("*.parquet"))])
+    return t.sort_by([("_source_file", "ascending"), ("_row_number", "ascending")])
 
 
 def _rows(t: pa.Table, *cols: str) -> list[tuple]:
@@ -189,3 +191,39 @@ def test_specimens_of_unknown_or_quarantined_participants_are_orphans(tmp_path: 
     assert sorted(zip(q.column("row_number").to_pylist(), q.column("reason").to_pylist())) == [
         (3, "orphan_specimen"), (4, "orphan_specimen")]
     assert report.tables["bb_specimen"].quarantined == {"orphan_specimen": 2}
+
+
+def test_duplicates_need_every_column_equal(tmp_path: Path) -> None:
+    landing, staging = tmp_path / "landing", tmp_path / "staging"
+    write_raw(landing, "hosb", [
+        row("hosb"),  # 2 kept
+        row("hosb", HOSP_NAME="醫院"),  # 3 differs in one column: kept
+        row("hosb", AREA_NO_H=""),  # 4 null in one column: kept
+        row("hosb", AREA_NO_H=" "),  # 5 same as 4 once blanks are stripped (null = null): duplicate of 4
+        row("hosb"),  # 6 duplicate of 2
+        row("hosb", HOSP_NAME="醫院"),  # 7 duplicate of 3
+    ])
+    stage_taiwan(landing, staging, SECRET)
+    report = consolidate_taiwan(staging, threads=2)
+    assert _table(staging, "hosb").column("_row_number").to_pylist() == [2, 3, 4]
+    q = read_quarantine(staging / "quarantine" / "consolidate")
+    assert sorted(zip(q.column("row_number").to_pylist(), q.column("detail").to_pylist())) == [
+        (5, "exact repeat of h_nhi_hosb.csv line 4"), (6, "exact repeat of h_nhi_hosb.csv line 2"),
+        (7, "exact repeat of h_nhi_hosb.csv line 3")]
+    assert report.tables["hosb"].quarantined == {"duplicate_row": 3}
+
+
+def test_consolidation_is_the_same_whatever_the_staging_workers(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    _landing(landing)
+    outs = []
+    for workers in (1, 2):
+        staging = tmp_path / f"staging{workers}"
+        stage_taiwan(landing, staging, SECRET, workers=workers, chunk_bytes=300)
+        report = consolidate_taiwan(staging, threads=2).to_dict()
+        tables = {k: _table(staging, k) for k in report["tables"]}
+        q = read_quarantine(staging / "quarantine").sort_by([("source_file", "ascending"), ("row_number", "ascending")])
+        outs.append((report, tables, q))
+    assert outs[0][0] == outs[1][0]
+    assert all(outs[0][1][k].equals(outs[1][1][k]) for k in outs[0][1])
+    assert outs[0][2].equals(outs[1][2])

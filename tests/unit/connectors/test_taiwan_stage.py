@@ -167,3 +167,55 @@ def test_rerun_overwrites_instead_of_appending(tmp_path: Path) -> None:
     (landing / "h_nhi_hosb.csv").unlink()
     stage_taiwan(landing, staging, SECRET)
     assert not list((staging / "raw").glob("hosb/*.parquet"))
+
+
+def _multi_file_landing(landing: Path) -> None:
+    _landing_with_every_reason(landing)
+    for month in (2, 3):
+        write_raw(landing, "opdte", [row("opdte", SEQ_NO=str(i), ID=PID[i % 4]) for i in range(1, 40)]
+                  + [row("opdte", SEQ_NO="99", FUNC_DATE="20140231")], name=f"h_nhi_opdte1030{month}.csv")
+    write_raw(landing, "opdto", [row("opdto", SEQ_NO=str(i)) for i in range(1, 60)])
+    write_raw(landing, "hosb", [row("hosb"), row("hosb", HOSP_ID="2")])
+    write_raw(landing, "death", [])  # header only
+
+
+def _outputs(staging: Path) -> dict[str, pa.Table]:
+    return {p.relative_to(staging).as_posix(): pq.read_table(p) for p in sorted(staging.rglob("*.parquet"))}
+
+
+def test_worker_processes_give_the_same_files_reports_and_progress(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    _multi_file_landing(landing)
+    results = {}
+    for workers in (1, 2, 3):
+        staging = tmp_path / f"staging{workers}"
+        seen: list[tuple[str, int, int]] = []
+        rep = stage_taiwan(landing, staging, SECRET, chunk_bytes=700, workers=workers,
+                           progress=lambda f, done, total: seen.append((f, done, total)))
+        results[workers] = (rep.to_dict(), _outputs(staging), seen)
+    report1, files1, seen1 = results[1]
+    assert sum(f["chunks"] for f in report1["files"]) > len(report1["files"])  # several chunks per file
+    for workers in (2, 3):
+        report, files, seen = results[workers]
+        assert report == report1
+        assert files.keys() == files1.keys()
+        assert all(files[k].equals(files1[k]) for k in files)
+        # progress is reported in this process, per chunk, never backwards, ending at the file size
+        assert len(seen) == len(seen1)
+        for f in {s[0] for s in seen}:
+            done = [d for name, d, _ in seen if name == f]
+            total = {t for name, _, t in seen if name == f}
+            assert done == sorted(done) and len(total) == 1 and done[-1] == total.pop()
+
+
+def test_a_worker_error_reaches_the_caller(tmp_path: Path, monkeypatch) -> None:
+    import connectors.taiwan.stage as stage
+
+    def broken(*args, **kwargs):
+        raise stage.StageInvariantError("boom in a worker")
+
+    landing = tmp_path / "landing"
+    _multi_file_landing(landing)
+    monkeypatch.setattr(stage, "type_chunk", broken)  # inherited by the forked workers
+    with pytest.raises(stage.StageInvariantError, match="boom in a worker"):
+        stage_taiwan(landing, tmp_path / "staging", SECRET, workers=2)

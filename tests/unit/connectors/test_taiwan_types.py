@@ -63,6 +63,21 @@ def test_dates_are_real_and_plausible() -> None:
     assert c.missing.tolist()[-1] and c.reason == "impossible_date"
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.integers(0, 99_999_999).map(lambda n: f"{n:08d}"),
+                 st.dates(dt.date(1890, 1, 1), dt.date(2030, 12, 31)).map(lambda d: d.strftime("%Y%m%d"))))
+def test_date_agrees_with_the_python_calendar(text: str) -> None:
+    try:
+        expected = dt.datetime.strptime(text, "%Y%m%d").date()
+    except ValueError:
+        expected = None
+    if expected is not None and not (dt.date(1900, 1, 1) <= expected <= TODAY):
+        expected = None
+    c = convert_date(pa.array([text]), TODAY)
+    assert c.values.to_pylist() == [expected]
+    assert c.invalid.tolist() == [expected is None]
+
+
 def test_year_month_and_year() -> None:
     ym = convert_ym(pa.array(["201401", "201413", "201400", "189912", "202406", "202407", "2014"]), TODAY)
     assert ym.values.to_pylist() == ["201401", None, None, None, "202406", None, None]

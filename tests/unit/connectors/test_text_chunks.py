@@ -196,3 +196,40 @@ def test_table_columns_are_strings_with_row_number(tmp_path: Path) -> None:
     p.write_bytes(b"A,B\n1,2\n")
     ch = next(DelimitedTextFile(p).chunks())
     assert ch.table.schema.types == [pa.string(), pa.string(), pa.int64()]
+
+
+def test_wrong_field_counts_are_named_without_a_second_parse(tmp_path: Path, monkeypatch) -> None:
+    # no empty line and no bare CR: the parser's own line index names the bad lines
+    p = tmp_path / "w.csv"
+    p.write_bytes(b"A,B,C\n1,2,3\n4,5\n6,7,8\r\n9,10,11,12\n13,14,15\n16\n")
+    with monkeypatch.context() as m:
+        m.setattr(DelimitedTextFile, "_check_fields", lambda *a: pytest.fail("took the exact path"))
+        single = read_all(p)
+    assert single[1] == [(3, "wrong_field_count"), (5, "wrong_field_count"), (7, "wrong_field_count")]
+    assert [r["_row_number"] for r in single[0]] == [2, 4, 6]
+    assert [r["C"] for r in single[0]] == ["3", "8", "15"]
+    details = [r.detail for ch in DelimitedTextFile(p).chunks() for r in ch.rejected]
+    assert details == ["expected 3 fields, found 2", "expected 3 fields, found 4", "expected 3 fields, found 1"]
+    # threaded parsing gives no line index: the exact path must find the same
+    assert read_all(p, use_threads=True) == single
+    # and so does a block with an empty line (exact path from the start)
+    q = tmp_path / "e.csv"
+    q.write_bytes(p.read_bytes() + b"\n17,18,19\n")
+    rows, rejected, _ = read_all(q)
+    assert rows[:3] == single[0] and rows[3]["_row_number"] == 9
+    assert rejected == single[1] + [(8, "wrong_field_count")]
+
+
+def test_blocks_and_parse_block_split_chunks(tmp_path: Path) -> None:
+    p = tmp_path / "b.csv"
+    p.write_bytes(b"A,B\n" + b"".join(b"%d,x\n" % i for i in range(50)))
+    f = DelimitedTextFile(p, chunk_bytes=40)
+    blocks = list(f.blocks())
+    assert len(blocks) > 3 and f.data_offset == 4
+    chunks = [f.parse_block(b, index=i) for i, b in enumerate(blocks)]
+    direct = list(DelimitedTextFile(p, chunk_bytes=40).chunks())
+    assert [(c.index, c.first_line, c.n_lines, c.end_offset) for c in chunks] == [
+        (c.index, c.first_line, c.n_lines, c.end_offset) for c in direct
+    ]
+    assert pa.concat_tables([c.table for c in chunks]).equals(pa.concat_tables([c.table for c in direct]))
+    assert chunks[-1].end_offset == p.stat().st_size
