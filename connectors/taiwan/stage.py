@@ -36,7 +36,7 @@ from connectors.pseudonym import Pseudonymiser
 from connectors.quarantine import count_reasons, quarantine_table, write_quarantine
 from connectors.taiwan.consolidate import clear_consolidated
 from connectors.taiwan.layout import FILE_TYPES, QUARANTINE_REASONS, FileType, identify
-from connectors.taiwan.types import PersonKeys, staging_schema, type_chunk
+from connectors.taiwan.types import staging_schema, type_chunk
 from connectors.text_chunks import DEFAULT_CHUNK_BYTES, DelimitedTextFile, LineBlock
 
 Progress = Callable[[str, int, int], None]
@@ -174,7 +174,7 @@ class _ChunkResult:
 
 
 def _stage_chunk(
-    job: _FileJob, text: DelimitedTextFile, block: LineBlock, index: int, pseudonymiser: Pseudonymiser | PersonKeys
+    job: _FileJob, text: DelimitedTextFile, block: LineBlock, index: int, pseudonymiser: Pseudonymiser
 ) -> _ChunkResult:
     """Parse, type and write one block of a landing file (any process)."""
     ft = _FILE_TYPES[job.file_type]
@@ -221,7 +221,7 @@ _worker: dict = {}
 
 
 def _init_worker(secret: str) -> None:
-    _worker["keys"] = PersonKeys(Pseudonymiser(secret))
+    _worker["keys"] = Pseudonymiser(secret)
     _worker["text"] = None
 
 
@@ -270,7 +270,7 @@ def _run_chunks(
     """Stage every chunk of every job, in this process (``workers`` <= 1) or in a worker pool."""
     files: list[_FileProgress] = []
     if workers <= 1:
-        keys = PersonKeys(Pseudonymiser(secret))
+        keys = Pseudonymiser(secret)
         for job in jobs:  # files, then chunks, in order
             text = _open_text(job)
             fp = _FileProgress(job, text)
@@ -338,7 +338,7 @@ def stage_file(
     source: str,
     ft: FileType,
     staging: Path,
-    pseudonymiser: Pseudonymiser | PersonKeys,
+    pseudonymiser: Pseudonymiser,
     encoding: str = "cp950",
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     progress: Progress | None = None,

@@ -84,43 +84,6 @@ class Converted:
     extra: dict[str, pa.Array] = field(default_factory=dict)  # additional staged columns
 
 
-class PersonKeys:
-    """Vectorised cache in front of :meth:`Pseudonymiser.column`.
-
-    Persons repeat across chunks; the lookup of known identifiers is done with
-    Arrow's hash kernels (``index_in``), and only identifiers not seen before
-    are handed to the pseudonymiser.  The cache lives in memory only.
-    """
-
-    def __init__(self, pseudonymiser: Pseudonymiser, max_size: int = 2_000_000):
-        self.pseudonymiser = pseudonymiser
-        self.max_size = max_size
-        self._raw = pa.array([], pa.string())
-        self._keys = pa.array([], pa.string())
-
-    def column(self, ids: pa.Array) -> pa.Array:
-        """Pseudonyms of a string column of validated identifiers (nulls stay null)."""
-        enc = pc.dictionary_encode(ids)
-        uniq = enc.dictionary
-        pos = pc.index_in(uniq, value_set=self._raw)
-        missing = _np(pc.is_null(pos))
-        if missing.any():
-            misses = pc.filter(uniq, _mask_arr(missing))
-            new = self.pseudonymiser.column(misses)
-            if len(self._raw) + len(misses) > self.max_size:
-                self._raw, self._keys = pa.array([], pa.string()), pa.array([], pa.string())
-                missing[:] = True
-                misses, new = uniq, self.pseudonymiser.column(uniq)
-            start = len(self._raw)
-            self._raw = pa.concat_arrays([self._raw, misses])
-            self._keys = pa.concat_arrays([self._keys, new])
-            filled = pos.to_numpy(zero_copy_only=False)
-            filled = np.where(missing, 0, np.nan_to_num(filled, nan=0)).astype(np.int64)
-            filled[missing] = start + np.arange(int(missing.sum()))
-            pos = pa.array(filled, pa.int64())
-        return pc.take(pc.take(self._keys, pos), enc.indices)
-
-
 # -- helpers -------------------------------------------------------------------
 
 
@@ -366,13 +329,13 @@ def type_chunk(
     ft: FileType,
     raw: pa.Table,
     source_file: str,
-    pseudonymiser: Pseudonymiser | PersonKeys,
+    pseudonymiser: Pseudonymiser,
     today: dt.date | None = None,
 ) -> tuple[pa.Table, pa.Table]:
     """Type one parsed chunk: (staged table with :func:`staging_schema`, quarantine table).
 
-    ``raw`` has the layout's column names (strings) and ``_row_number``.  Pass
-    a :class:`PersonKeys` wrapper to reuse pseudonyms across chunks.
+    ``raw`` has the layout's column names (strings) and ``_row_number``.  Reuse
+    one :class:`Pseudonymiser` across chunks: it caches pseudonyms it has made.
     """
     today = today or dt.date.today()
     n = raw.num_rows

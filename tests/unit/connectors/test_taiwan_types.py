@@ -14,7 +14,6 @@ from connectors.pseudonym import Pseudonymiser
 from connectors.taiwan import layout
 from connectors.taiwan.national_id import LETTER_VALUES, make_ids, valid_mask
 from connectors.taiwan.types import (
-    PersonKeys,
     convert_code,
     convert_date,
     convert_decimal,
@@ -136,11 +135,10 @@ def test_valid_ids_pass_and_single_digit_corruptions_fail(letter: str, second: s
     assert valid_mask([good, bad]).tolist() == [True, not detectable]
 
 
-def test_person_keys_match_the_pseudonymiser_across_chunks() -> None:
-    p = Pseudonymiser("site-secret")
-    keys = PersonKeys(p, max_size=3)
+def test_cached_pseudonyms_match_fresh_ones_across_chunks_and_cache_resets() -> None:
+    p = Pseudonymiser("site-secret", cache_size=3)  # small cache: the second batch forces a reset
     for batch in ([PID[0], PID[1], PID[0], None], [PID[1], PID[2], PID[3]], [PID[0]]):
-        assert keys.column(pa.array(batch, pa.string())).to_pylist() == [None if b is None else p.one(b) for b in batch]
+        assert p.column(pa.array(batch, pa.string())).to_pylist() == [None if b is None else p.one(b) for b in batch]
 
 
 # -- whole chunks --------------------------------------------------------------------------------
