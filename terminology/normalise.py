@@ -34,6 +34,7 @@ DOT_AFTER: dict[str, int | None] = {
     "NHI Drug": None,
     "NHI Fee": None,
 }
+ICD9CM_E_CODE_DOT_AFTER = 4  # ICD-9-CM external-cause codes: E849.7
 ICD10_START = _dt.date(2016, 1, 1)  # Taiwan NHI switched ICD-9-CM -> ICD-10-CM/PCS on 2016-01-01
 
 
@@ -74,7 +75,7 @@ def normalise_codes(arr, vocabulary_id: str) -> pa.Array | pa.ChunkedArray:
     arr = pc.if_else(pc.equal(pc.utf8_length(arr), 0), pa.scalar(None, arr.type), arr)
     if vocabulary_id == "ICD9CM":
         is_e = pc.fill_null(pc.starts_with(arr, "E"), False)
-        return pc.if_else(is_e, _insert_dot(arr, 4), _insert_dot(arr, 3))
+        return pc.if_else(is_e, _insert_dot(arr, ICD9CM_E_CODE_DOT_AFTER), _insert_dot(arr, DOT_AFTER["ICD9CM"]))
     return _insert_dot(arr, DOT_AFTER[vocabulary_id])
 
 

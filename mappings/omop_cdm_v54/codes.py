@@ -1,7 +1,8 @@
 """Source-code normalisation as DuckDB macros: raw claim codes -> Athena ``concept_code``.
 
 Taiwan files store codes without dots; Athena writes ICD codes with dots.  The
-rule (mirrored by the pyarrow normaliser in ``terminology``) per vocabulary:
+dot positions are terminology's (``terminology.normalise.DOT_AFTER``, from which
+the macro below is generated; a test checks both give the same codes):
 
 =============  ===========================================  =====================
 vocabulary_id  rule                                          examples
@@ -33,6 +34,23 @@ column wins when the connector already filled it).
 
 from __future__ import annotations
 
+from terminology.normalise import DOT_AFTER, ICD9CM_E_CODE_DOT_AFTER, ICD10_START
+
+
+def _norm_code_cases() -> str:
+    """WHEN branches of cb_norm_code, one per vocabulary that writes a dot."""
+    cases = []
+    for vocabulary_id, n in DOT_AFTER.items():
+        if n is None:
+            continue
+        if vocabulary_id == "ICD9CM":
+            n_sql = f"CASE WHEN cb_clean_code(code) LIKE 'E%' THEN {ICD9CM_E_CODE_DOT_AFTER} ELSE {n} END"
+        else:
+            n_sql = str(n)
+        cases.append(f"WHEN vocabulary_id = '{vocabulary_id}' THEN cb_dot_after(cb_clean_code(code), {n_sql})")
+    return "\n        ".join(cases)
+
+
 MACROS_SQL = r"""
 CREATE OR REPLACE TEMP MACRO cb_dot_after(code, n) AS
     CASE WHEN code IS NULL THEN NULL
@@ -45,10 +63,7 @@ CREATE OR REPLACE TEMP MACRO cb_clean_code(code) AS
 CREATE OR REPLACE TEMP MACRO cb_norm_code(vocabulary_id, code) AS
     CASE
         WHEN cb_clean_code(code) IS NULL THEN NULL
-        WHEN vocabulary_id = 'ICD9CM' THEN
-            cb_dot_after(cb_clean_code(code), CASE WHEN cb_clean_code(code) LIKE 'E%' THEN 4 ELSE 3 END)
-        WHEN vocabulary_id IN ('ICD10CM', 'ICD10') THEN cb_dot_after(cb_clean_code(code), 3)
-        WHEN vocabulary_id = 'ICD9Proc' THEN cb_dot_after(cb_clean_code(code), 2)
+        {NORM_CODE_CASES}
         ELSE cb_clean_code(code)
     END;
 
@@ -64,10 +79,10 @@ CREATE OR REPLACE TEMP MACRO cb_partial_date(raw) AS
              CASE WHEN substr(trim(raw), 5, 2) = '99' THEN 1 ELSE CAST(substr(trim(raw), 5, 2) AS INTEGER) END,
              CASE WHEN substr(trim(raw), 5, 2) = '99' OR substr(trim(raw), 7, 2) = '99' THEN 1
                   ELSE CAST(substr(trim(raw), 7, 2) AS INTEGER) END) END;
-"""
+""".replace("{NORM_CODE_CASES}", _norm_code_cases())
 
 #: date from which claims code diagnoses in ICD-10-CM and procedures in ICD-10-PCS
-ICD10_CLAIMS_FROM = "2016-01-01"
+ICD10_CLAIMS_FROM = ICD10_START.isoformat()
 #: date from which death certificates code the underlying cause in WHO ICD-10
 ICD10_DEATH_FROM = "2008-01-01"
 #: ICD-9 death-certificate codes start in 1981 (earlier ones are ICD-8: left unmapped)
