@@ -216,6 +216,22 @@ def _dedupe(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, report:
     report.tables[k] = TableConsolidation(k, rows_in=rows_in)
 
 
+def link_columns(ft: FileType) -> list[str]:
+    """Columns consolidation adds to a file type's staged columns: visit_key on visit and
+    order tables, stay_key on admissions and their orders."""
+    if ft.key not in VISIT_ORDERS and ft.key not in ORDER_VISITS:
+        return []
+    return ["visit_key"] + (["stay_key"] if ft.key in STAY_TABLES else [])
+
+
+def table_columns(ft: FileType) -> list[tuple[str, str]]:
+    """(name, Arrow type name) of ``staging/tables/<type>/*.parquet``, the mappings' input."""
+    staged = staging_columns(ft)
+    data = [c for c in staged if c[0] not in PROVENANCE]
+    prov = [c for c in staged if c[0] in PROVENANCE]
+    return data + [(c, "string") for c in link_columns(ft)] + prov
+
+
 def _output_columns(ft: FileType, extra: list[str]) -> str:
     cols = [_q(c) for c in _data_columns(ft)] + [_q(c) for c in extra] + ["_source_file", "_row_number"]
     return ", ".join(cols)
@@ -288,7 +304,7 @@ def _visits(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, report:
         SELECT visit_key, kept_source_file, kept_row_number FROM m_{k}
         QUALIFY row_number() OVER (PARTITION BY visit_key ORDER BY source_file, row_number) = 1"""
     )
-    extra = ["visit_key"] + (["stay_key"] if k in STAY_TABLES else [])
+    extra = link_columns(ft)
     _copy(con, f"SELECT {_output_columns(ft, extra)} FROM ({kept})", staging / "tables" / k / "part-0.parquet")
     report.tables[k].repeated_visit_keys = con.execute(f"SELECT count(*) FROM kv_{k} WHERE n > 1").fetchone()[0]
 
@@ -304,7 +320,7 @@ def _orders(
             f"""CREATE OR REPLACE TEMP TABLE mv_{v}
             (visit_key VARCHAR, kept_source_file VARCHAR, kept_row_number BIGINT)"""
         )
-    extra = ["visit_key"] + (["stay_key"] if k in STAY_TABLES else [])
+    extra = link_columns(ft)
     # kept orders: their visit_key matches a kept visit row (kv has one row per visit_key)
     _copy(
         con,

@@ -148,7 +148,7 @@ def open_work_db(run: Run, settings: Settings) -> tuple[duckdb.DuckDBPyConnectio
 
 def register_staging_views(con: duckdb.DuckDBPyConnection, tables_dir: Path, file_types: Iterable) -> None:
     """``stg_<type>`` views over the consolidated staging Parquet (empty if a type has no file)."""
-    from connectors.taiwan.layout import staging_columns
+    from connectors.taiwan.consolidate import table_columns
 
     for ft in file_types:
         folder = tables_dir / ft.key
@@ -157,20 +157,8 @@ def register_staging_views(con: duckdb.DuckDBPyConnection, tables_dir: Path, fil
             glob = str(folder / "*.parquet")
             con.execute(f"CREATE OR REPLACE VIEW stg_{ft.key} AS SELECT * FROM read_parquet('{glob}')")
         else:
-            cols = ", ".join(
-                f"CAST(NULL AS {_duck_type(t)}) AS \"{n}\"" for n, t in staging_columns(ft)
-            )
-            extra = ""
-            if ft.key in ("opdte", "ipdte", "druge", "opdto", "ipdto", "drugo"):
-                extra += ", CAST(NULL AS VARCHAR) AS visit_key"
-            if ft.key in ("ipdte", "ipdto"):
-                extra += ", CAST(NULL AS VARCHAR) AS stay_key"
-            con.execute(f"CREATE OR REPLACE VIEW stg_{ft.key} AS SELECT {cols}{extra} WHERE false")
-
-
-def _duck_type(arrow_type: str) -> str:
-    return {"string": "VARCHAR", "date32": "DATE", "int32": "INTEGER", "int64": "BIGINT",
-            "float64": "DOUBLE"}[arrow_type]
+            cols = ", ".join(f"CAST(NULL AS {_duck_type(t)}) AS \"{n}\"" for n, t in table_columns(ft))
+            con.execute(f"CREATE OR REPLACE VIEW stg_{ft.key} AS SELECT {cols} WHERE false")
 
 
 def cdm_source_meta(run: Run, settings: Settings, site: str, vocab: dict[str, Any]) -> dict[str, Any]:

@@ -227,3 +227,20 @@ def test_consolidation_is_the_same_whatever_the_staging_workers(tmp_path: Path) 
     assert outs[0][0] == outs[1][0]
     assert all(outs[0][1][k].equals(outs[1][1][k]) for k in outs[0][1])
     assert outs[0][2].equals(outs[1][2])
+
+
+def test_table_columns_declare_what_consolidation_writes(consolidated) -> None:
+    """register_staging_views builds empty views from table_columns: it must match the files."""
+    from connectors.taiwan.consolidate import table_columns
+
+    staging = consolidated[0]
+    written = 0
+    for ft in layout.FILE_TYPES:
+        files = sorted((staging / "tables" / ft.key).glob("*.parquet"))
+        if not files:
+            continue
+        schema = pq.read_schema(files[0])
+        names = {"date32[day]": "date32", "double": "float64"}
+        assert [(f.name, names.get(str(f.type), str(f.type))) for f in schema] == table_columns(ft), ft.key
+        written += 1
+    assert written >= 6
