@@ -161,6 +161,11 @@ def register_staging_views(con: duckdb.DuckDBPyConnection, tables_dir: Path, fil
             con.execute(f"CREATE OR REPLACE VIEW stg_{ft.key} AS SELECT {cols} WHERE false")
 
 
+def _duck_type(arrow_type: str) -> str:
+    return {"string": "VARCHAR", "date32": "DATE", "int32": "INTEGER", "int64": "BIGINT",
+            "float64": "DOUBLE"}[arrow_type]
+
+
 def cdm_source_meta(run: Run, settings: Settings, site: str, vocab: dict[str, Any]) -> dict[str, Any]:
     return {
         "cdm_source_name": f"Crossbridge {site} site",
