@@ -67,7 +67,7 @@ def coverage(work_db: Path, top: int = 10) -> dict[str, Any]:
             """
         ).fetchall()
         unmapped = con.execute(
-            f"""
+            """
             SELECT vocabulary_id, source_code, sum(n_records) AS n
             FROM code_usage WHERE target_concept_id = 0
             GROUP BY ALL ORDER BY vocabulary_id, n DESC, source_code

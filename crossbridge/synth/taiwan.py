@@ -187,14 +187,30 @@ def _sorted_with_orders(visits: dict, orders: dict, date_key: str) -> tuple[dict
     return visits, {k: v[so] for k, v in orders.items()}
 
 
-def _write_opd(ctx: _Ctx, p: Persons, visits, orders, rng: Generator) -> None:
-    visits, orders = _sorted_with_orders(visits, orders, "date")
+def _claims_with_supplements(ctx: _Ctx, kind: str, visits: dict, orders: dict, date_key: str,
+                             rng: Generator) -> tuple[dict, dict]:
+    """Sorted visits with claim keys, plus supplementary-claim copies (APPL_TYPE 2) of some
+    visits and of their orders."""
+    visits, orders = _sorted_with_orders(visits, orders, date_key)
     n = len(visits["pid"])
-    seq, appl, sup, sup_appl = ctx.claims_keys("opd", visits["date"], rng)
+    seq, appl, sup, sup_appl = ctx.claims_keys(kind, visits[date_key], rng)
     visits = _with_supplements(dict(visits, seq=seq, appl=appl, atype=np.zeros(n, np.int64)), sup)
     visits["appl"][n:] = sup_appl
     visits["atype"][n:] = 1
-    orders = _orders_with_supplements(orders, n, sup)
+    return visits, _orders_with_supplements(orders, n, sup)
+
+
+def _write_orders(ctx: _Ctx, ft, orders: dict, keys: dict, period: np.ndarray, code_col: str, qty_col: str,
+                  *flags: bool) -> None:
+    """Order rows carry their visit's key columns and are filed in their visit's period."""
+    v = orders["visit"]
+    ocols, unknown = _order_cols(orders, code_col, qty_col, *flags)
+    ocols.update({k: a.take(pa.array(v)) for k, a in keys.items()})
+    ctx.sink.write(ft, ocols, period[v], unknown)
+
+
+def _write_opd(ctx: _Ctx, p: Persons, visits, orders, rng: Generator) -> None:
+    visits, orders = _claims_with_supplements(ctx, "opd", visits, orders, "date", rng)
     pts = np.bincount(orders["visit"], weights=ev.ORDER_PRICE[orders["code"]] * np.where(
         orders["code"] < ev.N_DRUG, orders["qty"], 1.0), minlength=visits["pid"].size)
     icd10 = visits["date"] >= ctx.icd10_from
@@ -212,10 +228,7 @@ def _write_opd(ctx: _Ctx, p: Persons, visits, orders, rng: Generator) -> None:
     })
     period = _roc_period(visits["date"])
     ctx.sink.write(L.OPDTE, cols, period, [("ICD9CM_1", _unknown_dx(icd10, rng))])
-    v = orders["visit"]
-    ocols, unknown = _order_cols(orders, "DRUG_NO", "TOTAL_QTY", True, True)
-    ocols.update({k: a.take(pa.array(v)) for k, a in keys.items()})
-    ctx.sink.write(L.OPDTO, ocols, period[v], unknown)
+    _write_orders(ctx, L.OPDTO, orders, keys, period, "DRUG_NO", "TOTAL_QTY", True, True)
 
 
 def _write_pharmacy(ctx: _Ctx, p: Persons, refills, orders, rng: Generator) -> None:
@@ -233,20 +246,11 @@ def _write_pharmacy(ctx: _Ctx, p: Persons, refills, orders, rng: Generator) -> N
                  "DRUG_DAY": _s(refills["drug_day"])})
     period = _roc_period(refills["date"])
     ctx.sink.write(L.DRUGE, cols, period)
-    v = orders["visit"]
-    ocols, unknown = _order_cols(orders, "DRUG_NO", "TOTAL_QTY", False, True)
-    ocols.update({k: a.take(pa.array(v)) for k, a in keys.items()})
-    ctx.sink.write(L.DRUGO, ocols, period[v], unknown)
+    _write_orders(ctx, L.DRUGO, orders, keys, period, "DRUG_NO", "TOTAL_QTY", False, True)
 
 
 def _write_ipd(ctx: _Ctx, p: Persons, seg, orders, rng: Generator) -> None:
-    seg, orders = _sorted_with_orders(seg, orders, "end")
-    n = len(seg["pid"])
-    seq, appl, sup, sup_appl = ctx.claims_keys("ipd", seg["end"], rng)
-    seg = _with_supplements(dict(seg, seq=seq, appl=appl, atype=np.zeros(n, np.int64)), sup)
-    seg["appl"][n:] = sup_appl
-    seg["atype"][n:] = 1
-    orders = _orders_with_supplements(orders, n, sup)
+    seg, orders = _claims_with_supplements(ctx, "ipd", seg, orders, "end", rng)
     icd10 = seg["beg"] >= ctx.icd10_from  # same rule as the mapping: the segment's first service day
     keys = ctx.key_cols(seg["end"], seg["atype"], seg["hosp"], seg["appl"], np.zeros(seg["pid"].size, np.int64),
                         seg["seq"])
@@ -265,10 +269,7 @@ def _write_ipd(ctx: _Ctx, p: Persons, seg, orders, rng: Generator) -> None:
         cols[f"ICD_OP_CODE{j + 1}"] = _op(seg["op"][:, j], icd10)
     period = _roc_period(seg["end"])
     ctx.sink.write(L.IPDTE, cols, period, [("ICD9CM_1", _unknown_dx(icd10, rng))])
-    v = orders["visit"]
-    ocols, unknown = _order_cols(orders, "ORDER_CODE", "ORDER_QTY", True, False)
-    ocols.update({k: a.take(pa.array(v)) for k, a in keys.items()})
-    ctx.sink.write(L.IPDTO, ocols, period[v], unknown)
+    _write_orders(ctx, L.IPDTO, orders, keys, period, "ORDER_CODE", "ORDER_QTY", True, False)
 
 
 def _write_enrol(ctx: _Ctx, p: Persons) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,7 +24,6 @@ dag = [v for v in vars(m).values() if isinstance(v, DAG)][0]
 assert dag.dag_id == "tw_nhird_to_omop", dag.dag_id
 assert dag.doc_md and "Taiwan" in dag.doc_md
 assert dag.start_date.tzinfo is not None
-ids = [t.task_id for t in dag.topological_sort()] if hasattr(dag, "topological_sort") else sorted(dag.task_ids)
 assert set(dag.task_ids) == {{"extract", "stage", "map_to_omop", "load", "summarise"}}, dag.task_ids
 assert dag.get_task("summarise").upstream_task_ids == {{"load"}}
 assert dag.get_task("stage").retries >= 1
