@@ -139,3 +139,26 @@ def test_load_into_postgresql(tw_landing, tmp_path, postgres_url):
         counts = wh.row_counts()
     for table, n in summary["rows_out"].items():
         assert counts[table] == n, table
+
+
+def test_reconciliation_detects_a_lost_row(tw_run, tmp_path):
+    """Tamper with a copy of the run: drop quarantined rows of one file; the summary must say
+    reconciled false and name the file (the check recounts from the files, not the stages)."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from crossbridge.ledger import Run
+    from crossbridge.pipeline.summary import summarise
+    from crossbridge.settings import load_settings
+
+    copy = tmp_path / "runs" / tw_run["dir"].name
+    shutil.copytree(tw_run["dir"], copy)
+    qfile = next(p for p in sorted((copy / "staging" / "quarantine").rglob("*.parquet")) if pq.read_metadata(p).num_rows)
+    table = pq.read_table(qfile)
+    victim = table.column("source_file")[0].as_py()
+    pq.write_table(table.slice(1), qfile)  # one quarantined row vanishes
+    summary = summarise(Run(tmp_path / "runs", copy.name), load_settings({"workdir": tmp_path}), "taiwan")
+    assert summary["reconciled"] is False
+    assert any(p.startswith(f"{victim}:") for p in summary["reconciliation_problems"]), summary["reconciliation_problems"]
+    assert summary["quality"]["outcome"] == "failed"
