@@ -22,27 +22,15 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal[
-    "national_id",  # Taiwan national ID / resident certificate: validated, replaced by person_key
-    "str",  # free text (may hold Chinese characters)
-    "code",  # left-aligned, space-padded code: trailing blanks stripped, '' -> null
-    "int",  # integer
-    "decimal",  # decimal number
-    "date",  # Western YYYYMMDD
-    "ym",  # Western YYYYMM
-    "year",  # Western YYYY
-    "roc_date",  # ROC YYY/MM/DD (year = AD - 1911)
-    "partial_date",  # YYYYMMDD where unknown month/day are written 99 (cancer registry)
-]
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    kind: Kind
-    width: int | None = None  # padded width for "code" columns; fixed length for ids
-    required: bool = False  # a required column that is empty quarantines the row
-
+from connectors.layout import (  # noqa: F401  (re-exported: the Taiwan contract in one place)
+    COMMON_QUARANTINE_REASONS,
+    PERSON_KEY,
+    PROVENANCE,
+    C,
+    Column,
+    Kind,
+    staging_columns,
+)
 
 @dataclass(frozen=True)
 class FileType:
@@ -53,9 +41,17 @@ class FileType:
     columns: tuple[Column, ...]
     description: str
 
+    delimiter = ","
+    encoding = "cp950"
+    null_tokens: tuple[str, ...] = ()
+
     @property
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def source_name(self) -> str:
+        return self.hwdc_name
 
     def file_name(self, roc_year: int | None = None, month: int | None = None) -> str:
         """File name for one period: ``h_nhi_opdte10301.csv`` (ROC 103, January)."""
@@ -76,8 +72,6 @@ class FileType:
         return re.compile(rf"^{stem}\.csv$")
 
 
-def C(name: str, kind: Kind = "str", width: int | None = None, required: bool = False) -> Column:
-    return Column(name, kind, width, required)
 
 
 # The visit key: FEE_YM + APPL_TYPE + HOSP_ID + APPL_DATE + CASE_TYPE + SEQ_NO.
@@ -304,9 +298,6 @@ FILE_TYPES: tuple[FileType, ...] = (
 )
 BY_KEY = {ft.key: ft for ft in FILE_TYPES}
 
-# Provenance columns every staged row carries.
-PROVENANCE = ("_source_file", "_row_number")
-PERSON_KEY = "person_key"  # site pseudonym (hex HMAC-SHA256) replacing the national ID
 
 
 def identify(file_name: str) -> FileType | None:
@@ -318,47 +309,13 @@ def identify(file_name: str) -> FileType | None:
     return None
 
 
-def staging_columns(ft: FileType) -> list[tuple[str, str]]:
-    """(name, Arrow type name) of the staged Parquet for a file type.
-
-    The national-ID column becomes ``person_key``; codes are strings with the
-    padding stripped; ``date``/``roc_date``/``partial_date`` become date32
-    (``partial_date`` also keeps the raw text in ``<NAME>_RAW``); ``ym`` stays a
-    string ``YYYYMM``; ``year`` and ``int`` are int32 (SEQ_NO int64), decimals float64.
-    """
-    out: list[tuple[str, str]] = []
-    for c in ft.columns:
-        if c.kind == "national_id":
-            out.append((PERSON_KEY, "string"))
-        elif c.kind in ("date", "roc_date"):
-            out.append((c.name, "date32"))
-        elif c.kind == "partial_date":
-            out.append((c.name, "date32"))
-            out.append((c.name + "_RAW", "string"))
-        elif c.kind == "year":
-            out.append((c.name, "int32"))
-        elif c.kind == "int":
-            out.append((c.name, "int64"))
-        elif c.kind == "decimal":
-            out.append((c.name, "float64"))
-        else:  # str, code, ym
-            out.append((c.name, "string"))
-    out.append(("_source_file", "string"))
-    out.append(("_row_number", "int64"))
-    return out
 
 
 # Quarantine reason codes: the connector writes these, the generator's ground
 # truth names them, the run summary counts by them.
 QUARANTINE_REASONS = {
-    "invalid_national_id": "national ID fails the format or check-digit rule",
-    "impossible_date": "a date field does not parse or lies outside 1900..today",
-    "bad_number": "a numeric field does not parse",
-    "missing_required": "a required field is empty",
-    "wrong_field_count": "the line has too few or too many fields (e.g. truncated)",
-    "undecodable": "the line's bytes are not valid in the file's encoding",
+    **COMMON_QUARANTINE_REASONS,
     "wrong_encoding": "the line is valid UTF-8 text inside a CP950 file",
-    "duplicate_row": "an exact repeat of an earlier row of the same file type",
     "orphan_order": "an order row whose visit key matches no staged visit",
     "orphan_specimen": "a biobank specimen whose participant matches no staged participant",
 }

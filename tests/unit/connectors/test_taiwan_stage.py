@@ -13,7 +13,7 @@ from connectors.pseudonym import Pseudonymiser
 from connectors.quarantine import QUARANTINE_SCHEMA, read_quarantine
 from connectors.taiwan import layout
 from connectors.taiwan.stage import LayoutMismatch, stage_taiwan
-from connectors.taiwan.types import staging_schema
+from connectors.typed_columns import staging_schema
 
 SECRET = "test-site-secret"
 BAD_ID = "A123456788"  # fails the check digit
@@ -209,7 +209,7 @@ def test_worker_processes_give_the_same_files_reports_and_progress(tmp_path: Pat
 
 
 def test_a_worker_error_reaches_the_caller(tmp_path: Path, monkeypatch) -> None:
-    import connectors.taiwan.stage as stage
+    import connectors.staging as stage
 
     def broken(*args, **kwargs):
         raise stage.StageInvariantError("boom in a worker")

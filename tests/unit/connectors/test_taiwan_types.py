@@ -13,7 +13,7 @@ from taiwan_raw import PID, row
 from connectors.pseudonym import Pseudonymiser
 from connectors.taiwan import layout
 from connectors.taiwan.national_id import LETTER_VALUES, make_ids, valid_mask
-from connectors.taiwan.types import (
+from connectors.typed_columns import (
     convert_code,
     convert_date,
     convert_decimal,
@@ -187,7 +187,7 @@ def test_date_converters_accept_empty_chunks():
 
     import pyarrow as pa
 
-    from connectors.taiwan.types import convert_date, convert_roc_date
+    from connectors.typed_columns import convert_date, convert_roc_date
 
     for conv in (convert_roc_date, convert_date):
         out = conv(pa.array([], type=pa.string()), dt.date(2026, 1, 1))

@@ -1,13 +1,22 @@
-"""Typed conversion of raw Taiwan columns, vectorised, with reasons for refused rows.
+"""Typed conversion of raw columns (any site), vectorised, with reasons for refused rows.
 
 :func:`type_chunk` turns one parsed chunk (all columns string) into the staged
-table (exactly :func:`layout.staging_columns`) and a quarantine table.  Each
-column is converted by its :class:`layout.Column` kind:
+table (exactly :func:`connectors.layout.staging_columns`) and a quarantine
+table.  Values listed in the file type's ``null_tokens`` (``NA`` in FinnGen
+files) count as empty.  Each column is converted by its
+:class:`connectors.layout.Column` kind:
 
 * ``national_id``: blanks trimmed, checked with :func:`national_id.valid_mask`
   (else ``invalid_national_id``), then replaced by ``person_key`` (keyed
   pseudonym); the raw identifier never leaves this module, not even in the
   quarantine detail (which gives its length only).
+* ``hetu`` (Finnish henkilötunnus): trimmed, checked with
+  :func:`connectors.finland.hetu.valid_mask` (format, date, century sign,
+  check character; else ``invalid_national_id``), replaced by ``person_key``;
+  temporary numbers (individual number 900-999) are kept and flagged in
+  ``person_key_temporary``.
+* ``study_id`` (an already pseudonymous id such as FINNGENID): 1-64 of
+  ``[A-Za-z0-9_-]`` (else ``invalid_national_id``), re-keyed with the site secret.
 * ``str``: kept verbatim; ``''`` -> null.
 * ``code``: leading/trailing blanks stripped; ``''`` -> null.
 * ``int`` / ``decimal``: ``[-]digits`` / ``[+-]digits[.digits][e[+-]digits]``,
@@ -16,6 +25,11 @@ column is converted by its :class:`layout.Column` kind:
   and checked against the calendar (20140230 is refused; Arrow's strptime
   would silently turn it into 2014-03-02), and plausibility
   1900-01-01..today; else ``impossible_date``.
+* ``fi_date``: ``dd.mm.yyyy`` (day and month may have one digit), optionally
+  followed by `` hh:mm`` or `` hh:mm:ss`` (the time is dropped), calendar and
+  plausibility checked like ``date``.
+* ``iso_date``: ``yyyy-mm-dd``, checked likewise.
+* ``fi_decimal``: a decimal with ``,`` or ``.`` as separator (``12,50``).
 * ``ym``: ``YYYYMM`` with month 01-12, 190001..this month; kept as text.
 * ``year``: ``YYYY`` in 1900..this year -> int32 (else ``impossible_date``).
 * ``roc_date``: ROC ``YYY/MM/DD`` (also ``YY/M/D``), ``YYYMMDD`` or
@@ -41,10 +55,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from connectors.layout import IDENTITY_KINDS, PERSON_KEY, Column, staging_columns
 from connectors.pseudonym import Pseudonymiser
 from connectors.quarantine import QUARANTINE_SCHEMA, quarantine_table
-from connectors.taiwan.layout import PERSON_KEY, Column, FileType, staging_columns
-from connectors.taiwan.national_id import valid_mask
 
 ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
@@ -52,13 +65,21 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "int32": pa.int32(),
     "int64": pa.int64(),
     "float64": pa.float64(),
+    "bool": pa.bool_(),
 }
+TEMPORARY_FLAG = PERSON_KEY + "_temporary"  # staged next to person_key for hetu columns
 MIN_DATE = dt.date(1900, 1, 1)
 _NULL_STR = pa.scalar(None, pa.string())
 _BLANKS = " \t"  # padding stripped from codes and numbers
 _DETAIL_VALUE_CHARS = 40  # raw values in quarantine details are cut to this length
 _INT_RE = r"^-?[0-9]{1,18}$"
 _DEC_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"
+_FI_DATE_RE = (
+    r"^(?P<d>[0-9]{1,2})\.(?P<m>[0-9]{1,2})\.(?P<y>[0-9]{4})"
+    r"(?: [0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?)?$"
+)
+_ISO_DATE_RE = r"^(?P<y>[0-9]{4})-(?P<m>[0-9]{2})-(?P<d>[0-9]{2})$"
+_STUDY_ID_RE = r"^[A-Za-z0-9_-]{1,64}$"
 _ROC_PATTERNS = (
     r"^(?P<y>[0-9]{2,3})/(?P<m>[0-9]{1,2})/(?P<d>[0-9]{1,2})$",
     r"^(?P<y>[0-9]{3})(?P<m>[0-9]{2})(?P<d>[0-9]{2})$",
@@ -67,7 +88,7 @@ _ROC_PATTERNS = (
 ROC_OFFSET = 1911  # AD year = ROC year + 1911
 
 
-def staging_schema(ft: FileType) -> pa.Schema:
+def staging_schema(ft) -> pa.Schema:
     """Arrow schema of the staged Parquet of a file type (from :func:`layout.staging_columns`)."""
     return pa.schema([pa.field(n, ARROW_TYPES[t]) for n, t in staging_columns(ft)])
 
@@ -224,15 +245,14 @@ def convert_year(arr: pa.Array, today: dt.date) -> Converted:
     return Converted(values, missing, invalid, "impossible_date", "is not a year in 1900..today")
 
 
-def convert_roc_date(arr: pa.Array, today: dt.date) -> Converted:
-    """ROC date (``YYY/MM/DD``, ``YYYMMDD`` or ``民國YYY年M月D日``) -> AD date32."""
-    text, missing = _trimmed(arr)
+def _regex_ymd(text: pa.Array, patterns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Year, month, day (int64 arrays) from the named groups y/m/d of the first matching pattern, and the match mask."""
     n = len(text)
     y = np.zeros(n, dtype=np.int64)
     m = np.zeros(n, dtype=np.int64)
     d = np.zeros(n, dtype=np.int64)
     matched = np.zeros(n, dtype=bool)
-    for pattern in _ROC_PATTERNS:  # three patterns, not rows
+    for pattern in patterns:  # a few patterns, not rows
         parts = pc.extract_regex(text, pattern)
         hit = _np(pc.is_valid(parts)) & ~matched
         if not hit.any():
@@ -242,6 +262,36 @@ def convert_roc_date(arr: pa.Array, today: dt.date) -> Converted:
             nums = pc.cast(pc.if_else(_mask_arr(hit), field_, pa.scalar("0")), pa.int64()).to_numpy(zero_copy_only=False)
             target[hit] = nums[hit]
         matched |= hit
+    return y, m, d, matched
+
+
+def convert_fi_date(arr: pa.Array, today: dt.date) -> Converted:
+    """Finnish ``dd.mm.yyyy`` (optionally `` hh:mm[:ss]``, dropped) -> date32."""
+    text, missing = _trimmed(arr)
+    y, m, d, matched = _regex_ymd(text, (_FI_DATE_RE,))
+    dates, bad = _ymd_to_date(np.where(matched, y, 0), m, d, today)
+    bad |= ~matched
+    return Converted(
+        _null_where(dates, bad), missing, bad & ~missing, "impossible_date",
+        "is not a date dd.mm.yyyy [hh:mm] in 1900..today",
+    )
+
+
+def convert_iso_date(arr: pa.Array, today: dt.date) -> Converted:
+    """ISO ``yyyy-mm-dd`` -> date32."""
+    text, missing = _trimmed(arr)
+    y, m, d, matched = _regex_ymd(text, (_ISO_DATE_RE,))
+    dates, bad = _ymd_to_date(np.where(matched, y, 0), m, d, today)
+    bad |= ~matched
+    return Converted(
+        _null_where(dates, bad), missing, bad & ~missing, "impossible_date", "is not a date yyyy-mm-dd in 1900..today"
+    )
+
+
+def convert_roc_date(arr: pa.Array, today: dt.date) -> Converted:
+    """ROC date (``YYY/MM/DD``, ``YYYMMDD`` or ``民國YYY年M月D日``) -> AD date32."""
+    text, missing = _trimmed(arr)
+    y, m, d, matched = _regex_ymd(text, _ROC_PATTERNS)
     y = np.where(matched, y + ROC_OFFSET, 0)
     dates, bad = _ymd_to_date(y, m, d, today)
     bad |= ~matched
@@ -270,8 +320,44 @@ def convert_partial_date(arr: pa.Array, today: dt.date) -> Converted:
     )
 
 
+def convert_fi_decimal(arr: pa.Array) -> Converted:
+    """Decimal with a comma or a point as separator (``12,50``); junk -> bad_number."""
+    text, _ = _trimmed(arr)
+    conv = convert_decimal(pc.replace_substring(pc.fill_null(text, ""), ",", ".", max_replacements=1))
+    conv.message = "is not a decimal number (12,50 or 12.50)"
+    return conv
+
+
+def convert_hetu(arr: pa.Array) -> Converted:
+    """Trimmed henkilötunnus checked for format, date, century sign and check character.
+
+    Values are the raw codes (the caller pseudonymises); ``extra`` holds the
+    temporary-number flag (individual number 900-999) of the valid ones.
+    """
+    from connectors.finland.hetu import temporary_mask, valid_mask
+
+    text, missing = _trimmed(arr)
+    ok = valid_mask(text)
+    invalid = ~ok & ~missing
+    conv = Converted(
+        text, missing, invalid, "invalid_national_id", "fails the henkilötunnus format, date, sign or check rule"
+    )
+    conv.extra[TEMPORARY_FLAG] = _mask_arr(temporary_mask(text) & ok)
+    return conv
+
+
+def convert_study_id(arr: pa.Array) -> Converted:
+    """An already pseudonymous study id (FINNGENID): 1-64 characters of [A-Za-z0-9_-]."""
+    text, missing = _trimmed(arr)
+    ok = _np(pc.match_substring_regex(text, _STUDY_ID_RE))
+    invalid = ~ok & ~missing
+    return Converted(text, missing, invalid, "invalid_national_id", "is not a study id ([A-Za-z0-9_-]{1,64})")
+
+
 def convert_national_id(arr: pa.Array) -> Converted:
     """Trimmed national ID checked for format and check digit; values are the raw IDs (caller pseudonymises)."""
+    from connectors.taiwan.national_id import valid_mask
+
     text, missing = _trimmed(arr)
     ok = valid_mask(text)
     invalid = ~ok & ~missing
@@ -283,6 +369,16 @@ def convert_column(col: Column, arr: pa.Array, today: dt.date) -> Converted:
     kind = col.kind
     if kind == "national_id":
         return convert_national_id(arr)
+    if kind == "hetu":
+        return convert_hetu(arr)
+    if kind == "study_id":
+        return convert_study_id(arr)
+    if kind == "fi_date":
+        return convert_fi_date(arr, today)
+    if kind == "iso_date":
+        return convert_iso_date(arr, today)
+    if kind == "fi_decimal":
+        return convert_fi_decimal(arr)
     if kind == "str":
         return convert_str(arr)
     if kind == "code":
@@ -314,7 +410,7 @@ def _details(col: Column, raw: pa.Array, rows: np.ndarray, conv: Converted, is_m
     idx = pa.array(rows, type=pa.int64())
     n = len(rows)
     missing_text = f"{col.name} is empty (required)"
-    if col.kind == "national_id":
+    if col.kind in IDENTITY_KINDS:
         length = pc.cast(pc.utf8_length(pc.take(pc.utf8_trim(raw, _BLANKS), idx)), pa.string())
         invalid_text = pc.binary_join_element_wise(
             f"{col.name} {conv.message} (value withheld, ", length, " characters)", ""
@@ -326,7 +422,7 @@ def _details(col: Column, raw: pa.Array, rows: np.ndarray, conv: Converted, is_m
 
 
 def type_chunk(
-    ft: FileType,
+    ft,
     raw: pa.Table,
     source_file: str,
     pseudonymiser: Pseudonymiser,
@@ -343,9 +439,12 @@ def type_chunk(
     first_missing = np.zeros(n, dtype=bool)
     converted: list[Converted] = []
     raws: list[pa.Array] = []
+    null_tokens = tuple(getattr(ft, "null_tokens", ()))
     for i, col in enumerate(ft.columns):
         arr = raw.column(col.name).combine_chunks()
         arr = pc.fill_null(arr, "") if arr.null_count else arr
+        if null_tokens:
+            arr = pc.if_else(pc.is_in(arr, pa.array(null_tokens, pa.string())), pa.scalar("", pa.string()), arr)
         conv = convert_column(col, arr, today)
         miss = conv.missing & col.required
         fail = (miss | conv.invalid) & (first_col < 0)
@@ -364,7 +463,7 @@ def type_chunk(
     cols: dict[str, pa.Array] = {}
     for col, conv in zip(ft.columns, converted):
         values = keep(conv.values)
-        if col.kind == "national_id":
+        if col.kind in IDENTITY_KINDS:
             cols[PERSON_KEY] = pseudonymiser.column(values)
         else:
             cols[col.name] = values
