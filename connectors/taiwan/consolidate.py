@@ -45,12 +45,25 @@ columns only within groups of rows sharing a hash.
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from connectors.consolidation import (  # noqa: F401  (ConsolidateInvariantError, TableConsolidation re-exported)
+    ConsolidateInvariantError,
+    ConsolidateReport,
+    TableConsolidation,
+    clear_outputs,
+    data_columns,
+    open_duckdb,
+    present_types,
+    reconcile,
+)
+from connectors.consolidation import copy_parquet as _copy
+from connectors.consolidation import dedupe as _dedupe
+from connectors.consolidation import lit as _lit
+from connectors.consolidation import output_columns
+from connectors.consolidation import q as _q
 from connectors.taiwan.layout import FILE_TYPES, PROVENANCE, QUARANTINE_REASONS, VISIT_KEY, FileType, staging_columns
 
 MERGE_REASONS = {
@@ -64,51 +77,13 @@ STAY_TABLES = ("ipdte", "ipdto")
 _SUPPLEMENT_MATCH = ("person_key", "HOSP_ID", "FEE_YM", "CASE_TYPE", "SEQ_NO")
 
 
-class ConsolidateInvariantError(RuntimeError):
-    """Staged rows were lost or duplicated during consolidation (a bug, never data)."""
-
-
-@dataclass
-class TableConsolidation:
-    """Where the staged rows of one file type went."""
-
-    file_type: str
-    rows_in: int = 0
-    rows_out: int = 0
-    quarantined: dict[str, int] = field(default_factory=dict)
-    merged: dict[str, int] = field(default_factory=dict)
-    repeated_visit_keys: int = 0  # visit keys carried by more than one kept visit row
-
-
-@dataclass
-class ConsolidateReport:
-    tables: dict[str, TableConsolidation] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        """Plain-data form (JSON-serialisable) for the run ledger."""
-        return {"tables": {k: asdict(v) for k, v in self.tables.items()}}
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def clear_consolidated(staging: Path) -> None:
     """Remove the consolidation outputs of every Taiwan file type under ``staging``."""
-    for ft in FILE_TYPES:  # file types, not rows
-        tables = staging / "tables" / ft.key
-        if tables.exists():
-            shutil.rmtree(tables)
-        for f in (staging / "quarantine" / "consolidate" / f"{ft.key}.parquet", staging / "merged" / f"{ft.key}.parquet"):
-            f.unlink(missing_ok=True)
+    clear_outputs(staging, FILE_TYPES)
 
 
 def _data_columns(ft: FileType) -> list[str]:
-    return [n for n, _ in staging_columns(ft) if n not in PROVENANCE]
+    return data_columns(ft)
 
 
 def _visit_key_sql() -> str:
@@ -128,32 +103,13 @@ def _stay_key_sql() -> str:
     return "person_key || '|' || \"HOSP_ID\" || '|' || strftime(\"IN_DATE\", '%Y%m%d')"
 
 
-def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con.execute(f"COPY ({query}) TO {_lit(str(path))} (FORMAT parquet, COMPRESSION zstd)")
-
-
-def _counts(con: duckdb.DuckDBPyConnection, query: str) -> dict[str, int]:
-    return {r: n for r, n in con.execute(f"SELECT reason, count(*) FROM ({query}) GROUP BY reason ORDER BY reason").fetchall()}
-
-
 def consolidate_taiwan(staging: Path, memory_limit: str = "1GB", threads: int = 2) -> ConsolidateReport:
     """Apply the consolidation rules (module docstring) to ``staging/raw`` and write tables/, quarantine/, merged/."""
     staging = Path(staging)
     clear_consolidated(staging)
-    tmp = staging / "_duckdb_tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
     report = ConsolidateReport()
-    con = duckdb.connect(
-        config={
-            "memory_limit": memory_limit,
-            "threads": threads,
-            "temp_directory": str(tmp),
-            "preserve_insertion_order": False,
-        }
-    )
-    try:
-        present = [ft for ft in FILE_TYPES if any((staging / "raw" / ft.key).glob("*.parquet"))]
+    with open_duckdb(staging, memory_limit, threads) as con:
+        present = present_types(staging, FILE_TYPES)
         keys = {ft.key for ft in present}
         for ft in present:
             _dedupe(con, staging, ft, report)
@@ -169,51 +125,7 @@ def consolidate_taiwan(staging: Path, memory_limit: str = "1GB", threads: int = 
                 _orders(con, staging, ft, ORDER_VISITS[ft.key] in keys, report)
         for ft in present:
             _reconcile(con, staging, ft, report)
-    finally:
-        con.close()
-        shutil.rmtree(tmp, ignore_errors=True)
     return report
-
-
-def _dedupe(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, report: ConsolidateReport) -> None:
-    """Rule (a): find the later copies of identical rows and write them to quarantine.
-
-    Rows are hashed on their data columns; only rows whose hash is shared are
-    compared column by column (a window over the colliding groups only), so a
-    hash collision never merges different rows.  ``u_<ft>`` is the staged
-    rows without the later copies.
-    """
-    k = ft.key
-    glob = _lit(str(staging / "raw" / k / "*.parquet"))
-    cols = ", ".join(_q(c) for c in _data_columns(ft))
-    con.execute(f"CREATE OR REPLACE TEMP VIEW s_{k} AS SELECT *, hash({cols}) AS _h FROM read_parquet({glob})")
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE d_{k} AS
-        SELECT _source_file, _row_number,
-               first_value(_source_file) OVER w AS _first_source, first_value(_row_number) OVER w AS _first_row
-        FROM s_{k} WHERE _h IN (SELECT _h FROM s_{k} GROUP BY _h HAVING count(*) > 1)
-        WINDOW w AS (PARTITION BY _h, {cols} ORDER BY _source_file, _row_number)
-        QUALIFY row_number() OVER w > 1"""
-    )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE q_{k} AS
-        SELECT _source_file AS source_file, _row_number AS row_number, {_lit(k)} AS file_type,
-               'duplicate_row' AS reason, CAST(NULL AS VARCHAR) AS "column",
-               'exact repeat of ' || _first_source || ' line ' || CAST(_first_row AS VARCHAR) AS detail
-        FROM d_{k}"""
-    )
-    rows_in, dups = con.execute(
-        f"SELECT (SELECT count(*) FROM read_parquet({glob})), (SELECT count(*) FROM d_{k})"
-    ).fetchone()
-    if dups:
-        con.execute(
-            f"""CREATE OR REPLACE TEMP VIEW u_{k} AS
-            SELECT s.* FROM read_parquet({glob}) s
-            ANTI JOIN d_{k} d ON d._source_file = s._source_file AND d._row_number = s._row_number"""
-        )
-    else:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW u_{k} AS SELECT * FROM read_parquet({glob})")
-    report.tables[k] = TableConsolidation(k, rows_in=rows_in)
 
 
 def link_columns(ft: FileType) -> list[str]:
@@ -233,8 +145,7 @@ def table_columns(ft: FileType) -> list[tuple[str, str]]:
 
 
 def _output_columns(ft: FileType, extra: list[str]) -> str:
-    cols = [_q(c) for c in _data_columns(ft)] + [_q(c) for c in extra] + ["_source_file", "_row_number"]
-    return ", ".join(cols)
+    return output_columns(ft, extra)
 
 
 def _plain(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, keys: set[str]) -> None:
@@ -352,28 +263,4 @@ def _orders(
 
 
 def _reconcile(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, report: ConsolidateReport) -> None:
-    """Write quarantine and merged files, count, and check rows_in = out + quarantined + merged."""
-    k = ft.key
-    entry = report.tables[k]
-    q_query = f"SELECT * FROM q_{k} ORDER BY source_file, row_number"
-    entry.quarantined = _counts(con, f"SELECT reason FROM q_{k}")
-    unknown = set(entry.quarantined) - set(QUARANTINE_REASONS)
-    if unknown:
-        raise ConsolidateInvariantError(f"{k}: unknown quarantine reasons {sorted(unknown)}")
-    if entry.quarantined:
-        _copy(con, q_query, staging / "quarantine" / "consolidate" / f"{k}.parquet")
-    if k in VISIT_ORDERS or k in ORDER_VISITS:
-        m_query = (
-            f"SELECT source_file, row_number, reason, kept_source_file, kept_row_number FROM m_{k} "
-            "ORDER BY source_file, row_number"
-        )
-        entry.merged = _counts(con, f"SELECT reason FROM m_{k}")
-        _copy(con, m_query, staging / "merged" / f"{k}.parquet")
-    out_glob = _lit(str(staging / "tables" / k / "*.parquet"))
-    entry.rows_out = con.execute(f"SELECT count(*) FROM read_parquet({out_glob})").fetchone()[0]
-    total = entry.rows_out + sum(entry.quarantined.values()) + sum(entry.merged.values())
-    if total != entry.rows_in:
-        raise ConsolidateInvariantError(
-            f"{k}: {entry.rows_in} staged rows but {entry.rows_out} kept + {entry.quarantined} quarantined + "
-            f"{entry.merged} merged"
-        )
+    reconcile(con, staging, ft, report, QUARANTINE_REASONS, ft.key in VISIT_ORDERS or ft.key in ORDER_VISITS)
