@@ -33,16 +33,28 @@ OBSERVATION_BIOBANK_BROAD_CONSENT = 2_000_000_001
 OBSERVATION_BIOBANK_CONSENT_WITHDRAWN = 2_000_000_002
 # Unmapped
 NO_MATCHING_CONCEPT = 0
-# Local concept-id block for project-owned source vocabularies (as FinOMOP does)
+# Local concept ids start at 2,000,000,000 (OMOP reserves ids above 2 billion
+# for local concepts).  FinOMOP's published vocabularies (ICD10fi, VNRfi, ...)
+# use blocks from 2,000,100,000 up (reference/finomop/vocabularies.csv), so
+# the project keeps only 'Crossbridge' (2,000,000,000, below FinOMOP's first
+# block) there and puts every other project block from PROJECT_CONCEPT_ID_START
+# up: a hub loading FinOMOP vocabularies next to the Taiwan local ones must
+# never see two concepts with one id.
 LOCAL_CONCEPT_ID_START = 2_000_000_000
+PROJECT_CONCEPT_ID_START = 2_100_000_000
+LOCAL_BLOCK_SIZE = 100_000
 # One block of 100,000 ids per project-local vocabulary (first id of each block)
 LOCAL_VOCABULARY_BLOCKS = {
     "Crossbridge": LOCAL_CONCEPT_ID_START,
-    "NHI Drug": LOCAL_CONCEPT_ID_START + 100_000,
-    "NHI Fee": LOCAL_CONCEPT_ID_START + 200_000,
-    "NBCT Specimen": LOCAL_CONCEPT_ID_START + 300_000,
+    "NHI Drug": PROJECT_CONCEPT_ID_START,
+    "NHI Fee": PROJECT_CONCEPT_ID_START + 100_000,
+    "NBCT Specimen": PROJECT_CONCEPT_ID_START + 200_000,
+    "FI Biobank Specimen": PROJECT_CONCEPT_ID_START + 1_100_000,
 }
-LOCAL_BLOCK_SIZE = 100_000
 # Languages of CONCEPT_SYNONYM rows (ids as used in OHDSI/Vocabulary-v5.0 scripts)
 LANGUAGE_ENGLISH = 4180186
 LANGUAGE_CHINESE = 4182948
+# Finnish: the language concept FinOMOP's vocabulary builds use for Finnish
+# names (public OHDSI/FinOMOP code filtering CONCEPT_SYNONYM on 4181730 and
+# listing "4181730 # Finnish language"; 4175777 is Swedish there)
+LANGUAGE_FINNISH = 4181730

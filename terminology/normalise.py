@@ -12,6 +12,14 @@ Dot rules (as Athena writes them):
 * ICD9Proc: after 2 characters (``'39.95'``);
 * ICD10PCS, ATC, NHI codes and anything else: no dot.
 
+Finnish vocabularies (FinOMOP ids): ICD9fi (``6269X``), ICD8fi (5 digits),
+ICPC (``T90``, process codes ``-30``), NCSPfi (``JEA00``) and REIMB (``103``)
+are kept as written (trimmed, upper case); VNRfi package numbers are left-padded
+with zeros to 6 digits (``ZERO_PAD_TO``); Finnish ICD-10 (``ICD10fi``, with
+combination codes such as ``E113+H360``) has its own rules in
+:mod:`terminology.fi_icd10`, which :func:`normalise_codes` delegates to
+(invalid ICD10fi codes become null there).
+
 For the ICD vocabularies an existing dot is removed first, so normalising is
 idempotent.  Blank and empty values become null.
 """
@@ -33,7 +41,18 @@ DOT_AFTER: dict[str, int | None] = {
     "ATC": None,
     "NHI Drug": None,
     "NHI Fee": None,
+    # Finnish vocabularies (FinOMOP): written without dots, kept as written
+    "ICD9fi": None,
+    "ICD8fi": None,
+    "ICPC": None,
+    "NCSPfi": None,
+    "REIMB": None,
+    "VNRfi": None,
 }
+# vocabulary_id -> width: digits-only codes left-padded with '0' to this width
+ZERO_PAD_TO: dict[str, int] = {"VNRfi": 6}
+# vocabularies whose codes are normalised by terminology.fi_icd10 (combination codes)
+FI_ICD10_VOCABULARIES = ("ICD10fi",)
 ICD9CM_E_CODE_DOT_AFTER = 4  # ICD-9-CM external-cause codes: E849.7
 ICD10_START = _dt.date(2016, 1, 1)  # Taiwan NHI switched ICD-9-CM -> ICD-10-CM/PCS on 2016-01-01
 
@@ -61,6 +80,12 @@ def _insert_dot(arr, at: int) -> pa.Array | pa.ChunkedArray:
     return pc.if_else(pc.greater(pc.utf8_length(arr), at), dotted, arr)
 
 
+def _zero_pad(arr, width: int) -> pa.Array | pa.ChunkedArray:
+    """Left-pad digits-only codes with '0' to ``width`` (VNR 1187 -> 001187); others unchanged."""
+    digits = pc.fill_null(pc.match_substring_regex(arr, r"^[0-9]+$"), False)
+    return pc.if_else(digits, pc.utf8_lpad(arr, width, "0"), arr)
+
+
 def normalise_codes(arr, vocabulary_id: str) -> pa.Array | pa.ChunkedArray:
     """Normalise raw codes of one vocabulary to Athena's ``concept_code`` form.
 
@@ -68,7 +93,13 @@ def normalise_codes(arr, vocabulary_id: str) -> pa.Array | pa.ChunkedArray:
     vocabularies, places the dot where Athena writes it (see module docstring).
     Idempotent: normalising a normalised array changes nothing.
     """
+    if vocabulary_id in FI_ICD10_VOCABULARIES:
+        from terminology.fi_icd10 import normalise_fi_icd10_array  # local import: fi_icd10 imports this module
+
+        return normalise_fi_icd10_array(arr, invalid="null")
     arr = _clean(arr)
+    if vocabulary_id in ZERO_PAD_TO:
+        return _zero_pad(arr, ZERO_PAD_TO[vocabulary_id])
     if vocabulary_id not in DOT_AFTER or DOT_AFTER[vocabulary_id] is None:
         return arr
     arr = pc.replace_substring(arr, ".", "")

@@ -12,7 +12,6 @@ registry, start = diagnosis date (partial dates imputed, see
 
 from __future__ import annotations
 
-from terminology import concepts as C
 
 from .events import routed_table_select
 
@@ -25,13 +24,10 @@ def _exprs() -> dict[str, str]:
         "condition_start_date": "r.start_date",
         "condition_end_date": "r.end_date",
         "condition_type_concept_id": "r.type_concept_id",
-        "condition_status_concept_id": (
-            f"CASE WHEN r.column_group = 'ICD9CM_n' THEN CASE WHEN r.position = 1 "
-            f"THEN {C.STATUS_PRIMARY_DIAGNOSIS} ELSE {C.STATUS_SECONDARY_DIAGNOSIS} END END"
-        ),
+        "condition_status_concept_id": "r.status_concept_id",
         "condition_source_value": "r.raw_code",
         "condition_source_concept_id": "r.source_concept_id",
-        "condition_status_source_value": "CASE WHEN r.column_group = 'ICD9CM_n' THEN r.column_name END",
+        "condition_status_source_value": "r.status_source_value",
     }
 
 

@@ -71,8 +71,11 @@ EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("days_supply", "INTEGER"),
     ("sig", "VARCHAR"),
     ("value_as_string", "VARCHAR"),
+    ("status_concept_id", "INTEGER"),  # condition status (primary/secondary diagnosis, cause-of-death role)
+    ("status_source_value", "VARCHAR"),
     ("event_key", "VARCHAR"),
     ("_src", "BIGINT"),  # provenance id of the staged row (see .provenance)
+    ("_srcs", "BIGINT[]"),  # provenance ids of further staged rows behind the event (combined code parts)
 )
 
 #: target domain -> OMOP table; other domains go to observation
@@ -221,6 +224,11 @@ def claims_code_events(shared: Shared | None = None) -> list[str]:
                             "raw_code": f"v.{col}",
                             "default_domain": _q(domain),
                             "emit_unmapped": "TRUE",
+                            "status_concept_id": (
+                                (str(C.STATUS_PRIMARY_DIAGNOSIS if pos == 1 else C.STATUS_SECONDARY_DIAGNOSIS))
+                                if group == "ICD9CM_n" else "NULL"
+                            ),
+                            "status_source_value": _q(col) if group == "ICD9CM_n" else "NULL",
                             "event_key": f"{_q(ft.key + '|')} || v.visit_uid || {_q('|' + col)}",
                             "_src": "v._src",
                         },
@@ -384,9 +392,15 @@ def _inline_ctes(s: Shared) -> tuple[list[str], Shared]:
 def source_events_sql(shared: Shared | None = None) -> str:
     """All code-bearing events of known persons, with ``source_code`` normalised (not yet mapped)."""
     ctes, s = _inline_ctes(shared_or_inline(shared))
-    union = "\nUNION ALL\n".join(
-        claims_code_events(s) + order_events(s) + cancer_events(s) + consent_events(s)
+    return events_of_known_persons_sql(
+        claims_code_events(s) + order_events(s) + cancer_events(s) + consent_events(s), s, ctes
     )
+
+
+def events_of_known_persons_sql(parts: list[str], s: Shared, ctes: list[str] | None = None) -> str:
+    """The union of event SELECTs ``parts`` for known persons, ``source_code`` normalised where NULL."""
+    union = "\nUNION ALL\n".join(parts)
+    ctes = ctes or []
     cols = ", ".join(c for c, _ in EVENT_COLUMNS if c != "source_code")
     head = ("WITH " + ",\n".join(ctes)) if ctes else ""
     return f"""{head}
@@ -410,12 +424,13 @@ def maps_to_sql() -> str:
     )
 
 
-def routed_events_sql(shared: Shared | None = None) -> str:
+def routed_events_sql(shared: Shared | None = None, events_sql: str | None = None) -> str:
     """Events joined to their source concept and 'Maps to' targets, with the target table chosen.
 
     Columns: the event columns, except that ``person_key`` becomes ``person_id``
     and ``default_domain`` is replaced by the routing result ``target_table``
-    (with ``source_concept_id``, ``target_concept_id``).
+    (with ``source_concept_id``, ``target_concept_id``).  ``events_sql``: the
+    source events to route (default: the Taiwan site's, :func:`source_events_sql`).
     """
     table_case = " ".join(f"WHEN '{d}' THEN '{t}'" for d, t in DOMAIN_TABLE.items())
     return f"""
@@ -424,7 +439,7 @@ SELECT e.* EXCLUDE (person_key, default_domain),
        coalesce(sc.concept_id, 0) AS source_concept_id,
        coalesce(m.target_concept_id, 0) AS target_concept_id,
        CASE coalesce(m.target_domain_id, e.default_domain) {table_case} ELSE '{FALLBACK_TABLE}' END AS target_table
-FROM ({source_events_sql(shared)}) e
+FROM ({events_sql if events_sql is not None else source_events_sql(shared)}) e
 LEFT JOIN ({source_concepts_sql()}) sc
        ON sc.vocabulary_id = e.vocabulary_id AND sc.concept_code = e.source_code
 LEFT JOIN ({maps_to_sql()}) m
@@ -463,7 +478,7 @@ def routed_table_select(
         "visit_occurrence_id": "r.visit_occurrence_id",
         "visit_detail_id": "r.visit_detail_id",
     }
-    prov = "[r._src]"
+    prov = "list_concat([r._src], coalesce(r._srcs, []))"
     if extra_prov:
         prov = f"list_concat({prov}, {extra_prov})"
     from_sql = (

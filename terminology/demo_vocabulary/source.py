@@ -6,7 +6,11 @@
   vocabularies (SNOMED, RxNorm, LOINC, ICD9CM, ICD10CM, ICD10, ICD9Proc,
   ICD10PCS, ATC, ICDO3, Gender, Visit, Type Concept, Condition Status);
 * ``nhi_local/`` holds the project-local vocabularies (NHI Drug, NHI Fee,
-  NBCT Specimen, Crossbridge) that are loaded on top of any Athena download.
+  NBCT Specimen, Crossbridge) that are loaded on top of any Athena download;
+* ``finomop/`` holds the Finnish source vocabularies (ICD10fi, ICD9fi, ICD8fi,
+  ICPC, NCSPfi, VNRfi, REIMB at FinOMOP's offsets; FI Biobank Specimen in a
+  project block) as FinOMOP-style usagi-extended CSV files plus a
+  ``vocabularies.csv`` index; they are loaded as Usagi overlays.
 
 Standard concept ids are the real public OMOP ids; each row names how it was
 verified (see README.md).  Source concepts of public vocabularies get
@@ -49,21 +53,26 @@ VOCABULARIES: dict[str, tuple[str, str, str, int, bool]] = {
     "NBCT Specimen": ("National Biobank Consortium of Taiwan specimen types", "terminology/demo_vocabulary/README.md", DEMO_VERSION, 0, True),
 }
 
-# First concept id of each block of 100,000 (>= LOCAL_CONCEPT_ID_START).  The
-# four local vocabularies match terminology.concepts.LOCAL_VOCABULARY_BLOCKS;
-# the rest are demo stand-ins for public source concepts.
+# First concept id of each block of 100,000.  'Crossbridge' stays at
+# 2,000,000,000 (below FinOMOP's first block, 2,000,100,000); every other
+# project block starts at 2,100,000,000 (terminology.concepts.
+# PROJECT_CONCEPT_ID_START), clear of FinOMOP's blocks, so a hub can load the
+# FinOMOP vocabularies next to these without two concepts sharing one id.
+# The local vocabularies match terminology.concepts.LOCAL_VOCABULARY_BLOCKS;
+# ICD9CM .. ICDO3 are demo stand-ins for public source concepts.
 VOCABULARY_BLOCKS: dict[str, int] = {
     "Crossbridge": 2_000_000_000,
-    "NHI Drug": 2_000_100_000,
-    "NHI Fee": 2_000_200_000,
-    "NBCT Specimen": 2_000_300_000,
-    "ICD9CM": 2_000_400_000,
-    "ICD10CM": 2_000_500_000,
-    "ICD10": 2_000_600_000,
-    "ICD9Proc": 2_000_700_000,
-    "ICD10PCS": 2_000_800_000,
-    "ATC": 2_000_900_000,
-    "ICDO3": 2_001_000_000,
+    "NHI Drug": 2_100_000_000,
+    "NHI Fee": 2_100_100_000,
+    "NBCT Specimen": 2_100_200_000,
+    "ICD9CM": 2_100_300_000,
+    "ICD10CM": 2_100_400_000,
+    "ICD10": 2_100_500_000,
+    "ICD9Proc": 2_100_600_000,
+    "ICD10PCS": 2_100_700_000,
+    "ATC": 2_100_800_000,
+    "ICDO3": 2_100_900_000,
+    "FI Biobank Specimen": 2_101_000_000,  # usagi file in finomop/
 }
 
 # Verification sources (keys used in STANDARD below)
@@ -127,6 +136,16 @@ STANDARD: tuple[tuple[int, str, str, str, str, str, str], ...] = (
     (312327, "Acute myocardial infarction", "Condition", "SNOMED", "Clinical Finding", "57054005", "PL FI"),
     (443454, "Cerebral infarction", "Condition", "SNOMED", "Clinical Finding", "432504007", "PL"),
     (316139, "Heart failure", "Condition", "SNOMED", "Clinical Finding", "84114007", "PL"),
+    # Finnish combination codes (ICD10fi dagger/asterisk and external-cause codes)
+    (4174977, "Retinopathy due to diabetes mellitus", "Condition", "SNOMED", "Clinical Finding", "4855003", "PL"),
+    (192279, "Disorder of kidney due to diabetes mellitus", "Condition", "SNOMED", "Clinical Finding", "127013003", "PL"),
+    # FI: id and name as FinOMOP maps E11.3+H36.09 / E11.2+N08.39 / A17.0+G01;
+    # SNOMED codes from public code naming them (422034002, 420279001, 58437007)
+    (4226121, "Retinopathy due to type 2 diabetes mellitus", "Condition", "SNOMED", "Clinical Finding", "422034002", "FI"),
+    (443731, "Renal disorder due to type 2 diabetes mellitus", "Condition", "SNOMED", "Clinical Finding", "420279001", "FI"),
+    (441775, "Tuberculosis of meninges", "Condition", "SNOMED", "Clinical Finding", "58437007", "FI"),
+    (436091, "Bacterial meningitis", "Condition", "SNOMED", "Clinical Finding", "95883001", "PL"),
+    (436583, "Fall", "Observation", "SNOMED", "Clinical Finding", "1912002", "PL"),
     # Cancers (SNOMED)
     (45768916, "Primary adenocarcinoma of lung", "Condition", "SNOMED", "Clinical Finding", "707451005", "PL"),
     (258369, "Primary malignant neoplasm of lung", "Condition", "SNOMED", "Clinical Finding", "93880001", "PL"),
@@ -193,6 +212,10 @@ CROSSBRIDGE: tuple[tuple[int, str, str, str, str], ...] = (
     (11, "Saliva specimen", "Specimen", "Crossbridge Concept", "SALIVA"),
     (12, "Tissue specimen", "Specimen", "Crossbridge Concept", "TISSUE"),
     (13, "DNA specimen", "Specimen", "Crossbridge Concept", "DNA"),
+    # Finnish combination-code parts whose public ids could not be confirmed
+    # (433856 is a likely candidate for the fracture; confirm in Athena)
+    (21, "Fracture of neck of femur", "Condition", "Crossbridge Concept", "FRACTURE_NECK_OF_FEMUR"),
+    (22, "Drug eruption", "Condition", "Crossbridge Concept", "DRUG_ERUPTION"),
 )
 
 # Obvious 'Is a' links (descendant, ancestor) among the standard concepts;
@@ -209,6 +232,9 @@ IS_A: tuple[tuple[int, int], ...] = (
     (200962, 4163261),
     (43531439, 4283892),
     (43531648, 4078547),
+    (4226121, 4174977),
+    (443731, 192279),
+    (441775, 436091),
 )
 
 # --------------------------------------------------------------------------
