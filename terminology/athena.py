@@ -6,6 +6,13 @@ CDM v5.4 vocabulary tables, fills them from the files (and from optional
 overlay folders in the same format, e.g. the project's NHI local
 vocabularies), then creates the ``source_to_standard`` view.
 
+Usagi mapping files (plain Usagi or FinOMOP usagi-extended, see
+:mod:`terminology.usagi`) are loaded after the folders as further overlays:
+their source concepts, 'Maps to' rows (and reverses), English and Finnish
+synonyms and VOCABULARY row.  A concept id already loaded, or a 'Maps to'
+target missing from the loaded CONCEPT table (checked with one join per file;
+``check_targets=False`` skips it), is an error naming the file and line.
+
 The load is all-or-nothing: it runs in one transaction and any error rolls it
 back, leaving the connection as it was.  Malformed input raises
 :class:`VocabularyFormatError` naming file, line and field.  Parsing is
@@ -20,6 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from terminology.source_to_standard import create_view
+from terminology.usagi import UsagiVocabulary, read_usagi
+
+# A Usagi overlay: an already read UsagiVocabulary, or
+# (path, vocabulary_id, concept_id_offset[, vocabulary_version[, vocabulary_name]])
+UsagiSpec = UsagiVocabulary | tuple
 
 # table -> ((column, kind, required), ...) in Athena / OMOP CDM v5.4 order.
 # kinds: int (INTEGER), text (VARCHAR), date (YYYYMMDD -> DATE), float (DOUBLE)
@@ -136,6 +148,8 @@ class VocabularyLoadReport:
     directories: tuple[str, ...]
     rows: dict[str, int] = field(default_factory=dict)  # table -> row count
     vocabulary_versions: dict[str, str | None] = field(default_factory=dict)  # vocabulary_id -> version
+    usagi_files: tuple[str, ...] = ()  # Usagi overlays, in load order
+    usagi: dict[str, dict[str, object]] = field(default_factory=dict)  # vocabulary_id -> read_usagi report
 
 
 def _find_files(directory: Path) -> dict[str, Path]:
@@ -268,8 +282,72 @@ def _check_unique(con, table: str, staged: list[tuple[str, Path]]) -> None:
             staged[second_part][1], int(second_line), key)
 
 
+def read_usagi_specs(specs: Sequence[UsagiSpec]) -> list[UsagiVocabulary]:
+    """Read every Usagi overlay spec (see ``UsagiSpec``); already read vocabularies pass through."""
+    out = []
+    for spec in specs:
+        if isinstance(spec, UsagiVocabulary):
+            out.append(spec)
+            continue
+        if not 3 <= len(spec) <= 5:
+            raise ValueError(f"a Usagi overlay is (path, vocabulary_id, offset[, version[, name]]), not {spec!r}")
+        path, vocabulary_id, offset, *rest = spec
+        version = rest[0] if rest else None
+        name = rest[1] if len(rest) > 1 else None
+        out.append(read_usagi(path, vocabulary_id, concept_id_offset=offset, vocabulary_version=version,
+                              vocabulary_name=name))
+    return out
+
+
+def _load_usagi(con, voc: UsagiVocabulary, i: int) -> None:
+    """Append one Usagi vocabulary to the loaded tables; raise on id or vocabulary clashes."""
+    tables = voc.to_athena_tables()
+    ids = f"_usagi_ids_{i}"
+    con.register(ids, voc.concepts.select(["concept_id", "line"]))
+    try:
+        clash = con.execute(
+            f"""SELECT u.concept_id, u.line, c.vocabulary_id, c.concept_code FROM {ids} u
+                JOIN concept c ON c.concept_id = u.concept_id ORDER BY u.line LIMIT 1""").fetchall()
+    finally:
+        con.unregister(ids)
+    if clash:
+        cid, line, vocab, code = clash[0]
+        raise VocabularyFormatError(f"duplicate concept_id {cid} (already loaded as {vocab} {code!r})",
+                                    voc.path, int(line), "ADD_INFO:sourceConceptId")
+    if con.execute("SELECT count(*) FROM vocabulary WHERE vocabulary_id = ?", [voc.vocabulary_id]).fetchall()[0][0]:
+        raise VocabularyFormatError(f"vocabulary {voc.vocabulary_id!r} is already loaded", voc.path)
+    for table in ("concept", "concept_relationship", "concept_synonym", "vocabulary", "concept_class"):
+        name = f"_usagi_{table}_{i}"
+        cols = ", ".join(c for c, _, _ in VOCABULARY_TABLES[table])
+        con.register(name, tables[table])
+        try:
+            where = (f" WHERE concept_class_id NOT IN (SELECT concept_class_id FROM concept_class)"
+                     if table == "concept_class" else "")
+            con.execute(f"INSERT INTO {table} SELECT {cols} FROM {name}{where}")
+        finally:
+            con.unregister(name)
+
+
+def _check_usagi_targets(con, voc: UsagiVocabulary, i: int) -> None:
+    """Every mapping target must exist in the loaded CONCEPT table (one anti-join)."""
+    name = f"_usagi_targets_{i}"
+    con.register(name, voc.mappings.select(["source_code", "target_concept_id", "line"]))
+    try:
+        row = con.execute(
+            f"""SELECT m.line, m.source_code, m.target_concept_id FROM {name} m
+                LEFT JOIN concept c ON c.concept_id = m.target_concept_id
+                WHERE c.concept_id IS NULL ORDER BY m.line LIMIT 1""").fetchall()
+    finally:
+        con.unregister(name)
+    if row:
+        line, code, target = row[0]
+        raise VocabularyFormatError(f"mapping target concept {target} of source code {code!r} is not in the "
+                                    f"loaded CONCEPT table", voc.path, int(line), "conceptId")
+
+
 def load_athena(con, directory: str | Path, *, overlays: Sequence[str | Path] = (),
-                replace: bool = False) -> VocabularyLoadReport:
+                replace: bool = False, usagi_files: Sequence[UsagiSpec] = (),
+                check_targets: bool = True) -> VocabularyLoadReport:
     """Load an Athena download (plus optional overlay folders) into DuckDB ``con``.
 
     ``directory`` must hold CONCEPT, CONCEPT_RELATIONSHIP and VOCABULARY files;
@@ -281,8 +359,19 @@ def load_athena(con, directory: str | Path, *, overlays: Sequence[str | Path] = 
     ``replace``.  All-or-nothing: on any error the transaction is rolled back
     and :class:`VocabularyFormatError` names the file and line.  Finally the
     ``source_to_standard`` view is created.
+
+    ``usagi_files`` (see ``UsagiSpec``) are read and validated first, then
+    loaded after the folders; with ``check_targets`` every mapping target
+    must exist in the loaded CONCEPT table.  Their vocabulary ids must be new.
     """
     folders = [Path(directory), *(Path(o) for o in overlays)]
+    usagi = read_usagi_specs(usagi_files)
+    seen: dict[str, str] = {}
+    for voc in usagi:
+        if voc.vocabulary_id in seen:
+            raise VocabularyFormatError(f"vocabulary {voc.vocabulary_id!r} given twice (also {seen[voc.vocabulary_id]})",
+                                        voc.path)
+        seen[voc.vocabulary_id] = voc.path
     plan: list[tuple[int, dict[str, Path]]] = []
     for i, folder in enumerate(folders):
         files = _find_files(folder)
@@ -309,6 +398,11 @@ def load_athena(con, directory: str | Path, *, overlays: Sequence[str | Path] = 
             for stage, _ in staged:
                 con.execute(f"INSERT INTO {table} SELECT {cols} FROM {stage} ORDER BY _line")
                 con.execute(f"DROP TABLE {stage}")
+        for i, voc in enumerate(usagi):
+            _load_usagi(con, voc, i)
+        if check_targets:
+            for i, voc in enumerate(usagi):
+                _check_usagi_targets(con, voc, i)
         create_view(con)
         rows = {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]) for t in VOCABULARY_TABLES}
         versions = dict(con.execute(
@@ -317,7 +411,8 @@ def load_athena(con, directory: str | Path, *, overlays: Sequence[str | Path] = 
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return VocabularyLoadReport(tuple(str(f) for f in folders), rows, versions)
+    return VocabularyLoadReport(tuple(str(f) for f in folders), rows, versions,
+                                tuple(v.path for v in usagi), {v.vocabulary_id: dict(v.report) for v in usagi})
 
 
 def vocabulary_tables_present(con) -> list[str]:
@@ -328,6 +423,6 @@ def vocabulary_tables_present(con) -> list[str]:
 
 
 __all__ = [
-    "VOCABULARY_TABLES", "VocabularyFormatError", "VocabularyLoadReport", "load_athena",
-    "vocabulary_tables_present",
+    "UsagiSpec", "VOCABULARY_TABLES", "VocabularyFormatError", "VocabularyLoadReport", "load_athena",
+    "read_usagi_specs", "vocabulary_tables_present",
 ]

@@ -1,4 +1,9 @@
-"""Build the OMOP CDM v5.4 tables of the Taiwan site inside one DuckDB connection.
+"""Build the OMOP CDM v5.4 tables of a site inside one DuckDB connection.
+
+The engine is site-independent; a :class:`SiteMapping` names the site's
+staging tables, its mapping functions per CDM table, the shared relations to
+materialise and its code-usage query.  :data:`TAIWAN` is the Taiwan site's
+(the default); ``mappings.omop_cdm_v54.finland.FINLAND`` the Finnish one.
 
 :func:`build_omop` expects the staging views ``stg_<file type>`` and the
 vocabulary (``concept``, ``concept_relationship``, ``vocabulary`` and the
@@ -63,6 +68,19 @@ from .visit_detail import ipdte_to_visit_detail
 from .visit_occurrence import visits_to_visit_occurrence
 
 Mapping_ = Callable[..., str]
+
+
+@dataclass(frozen=True)
+class SiteMapping:
+    """What the build engine needs to know about one site's mappings."""
+
+    site: str
+    file_types: tuple  # the site's staging tables (layout file types)
+    view_columns: Callable[[object], list[str]]  # file type -> columns its staging view must have
+    table_mappings: dict[str, tuple[Mapping_, ...]]  # CDM table -> mapping functions, in build order
+    shared: Shared  # names of the materialised shared relations
+    shared_sql: Callable[[Shared], list[tuple[str, str]]]  # (temp table, SELECT) to materialise, in order
+    code_usage_sql: Callable[[Shared], str]
 
 #: CDM table -> the mapping functions whose rows it holds, in build order
 TABLE_MAPPINGS: dict[str, tuple[Mapping_, ...]] = {
@@ -145,17 +163,22 @@ def _columns_of(con, relation: str) -> list[str] | None:
         return None
 
 
-def check_inputs(con) -> None:
+def _taiwan_view_columns(ft) -> list[str]:
+    return [c for c, _ in layout.staging_columns(ft)] + list(EXTRA_STAGING_COLUMNS.get(ft.key, ()))
+
+
+def check_inputs(con, site: SiteMapping | None = None) -> None:
     """Raise :class:`MissingInput` naming every missing staging view/column or vocabulary relation."""
+    site = site or TAIWAN
     problems: list[str] = []
-    for ft in layout.FILE_TYPES:
+    for ft in site.file_types:
         rel = f"stg_{ft.key}"
         cols = _columns_of(con, rel)
         if cols is None:
             problems.append(f"missing staging view {rel}")
             continue
         have = {c.lower() for c in cols}
-        need = [c for c, _ in layout.staging_columns(ft)] + list(EXTRA_STAGING_COLUMNS.get(ft.key, ()))
+        need = site.view_columns(ft)
         missing = [c for c in need if c.lower() not in have]
         if missing:
             problems.append(f"{rel} lacks column(s) {missing}")
@@ -274,6 +297,27 @@ ORDER BY source_table, source_column_group, vocabulary_id, source_code, target_c
 """
 
 
+def _taiwan_shared_sql(s: Shared) -> list[tuple[str, str]]:
+    return [
+        (s.files, files_sql()),
+        (s.persons, known_persons_sql()),
+        *((f"{s.visits}{ft}", unique_visits_sql(ft, s)) for ft in VISIT_TABLES),
+        (s.deaths, deaths_sql(s)),
+        (s.routed, routed_events_sql(s)),
+    ]
+
+
+TAIWAN = SiteMapping(
+    site="taiwan",
+    file_types=layout.FILE_TYPES,
+    view_columns=_taiwan_view_columns,
+    table_mappings=TABLE_MAPPINGS,
+    shared=SHARED,
+    shared_sql=_taiwan_shared_sql,
+    code_usage_sql=code_usage_sql,
+)
+
+
 def build_omop(
     con,
     meta: SourceMeta | Mapping,
@@ -281,6 +325,7 @@ def build_omop(
     mode: Literal["replace", "insert", "auto"] = "replace",
     keep_intermediates: bool = False,
     tables: Sequence[str] | None = None,
+    site: SiteMapping | None = None,
 ) -> BuildResult:
     """Create the CDM tables from staging in ``con`` and return counts, code usage and lineage.
 
@@ -292,35 +337,39 @@ def build_omop(
     site-level location/care_site when loading a second person partition);
     lineage then covers only those.  ``keep_intermediates`` keeps the temp
     tables ``_cb_prov_<table>`` (with ``_key`` and ``_prov``) for inspection.
+    ``site``: the site's mappings (default :data:`TAIWAN`).
     """
+    site = site or TAIWAN
     if mode not in ("auto", "replace", "insert"):
         raise ValueError(f"mode must be auto, replace or insert, got {mode!r}")
     meta = SourceMeta.coerce(meta)
-    selected = list(TABLE_MAPPINGS) if tables is None else list(tables)
-    unknown = sorted(set(selected) - set(TABLE_MAPPINGS) - {"cdm_source"})
+    selected = list(site.table_mappings) if tables is None else list(tables)
+    unknown = sorted(set(selected) - set(site.table_mappings) - {"cdm_source"})
     if unknown:
-        raise ValueError(f"no Taiwan mapping for table(s) {unknown}; known: {list(TABLE_MAPPINGS)} + cdm_source")
-    check_inputs(con)
+        raise ValueError(
+            f"no {site.site} mapping for table(s) {unknown}; known: {list(site.table_mappings)} + cdm_source"
+        )
+    check_inputs(con, site)
     register_macros(con)
     with _insertion_order(con, False):  # temp intermediates: order-free (each CDM table is written ORDER BY id)
-        return _build(con, meta, mode, keep_intermediates, tables, selected)
+        return _build(con, meta, mode, keep_intermediates, tables, selected, site)
 
 
-def _build(con, meta: SourceMeta, mode: str, keep_intermediates: bool, tables, selected: list[str]) -> BuildResult:
-    s = SHARED
-    shared_tables = [s.files, s.persons, *(f"{s.visits}{ft}" for ft in VISIT_TABLES), s.deaths, s.routed]
+def _build(
+    con, meta: SourceMeta, mode: str, keep_intermediates: bool, tables, selected: list[str], site: SiteMapping
+) -> BuildResult:
+    s = site.shared
+    shared_tables: list[str] = []
     rows: dict[str, int] = {}
     inters: list[str] = []
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {s.files} AS {files_sql()}")
-        check_files(con, s.files)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {s.persons} AS {known_persons_sql()}")
-        for ft in VISIT_TABLES:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {s.visits}{ft} AS {unique_visits_sql(ft, s)}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {s.deaths} AS {deaths_sql(s)}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {s.routed} AS {routed_events_sql(s)}")
+        for name, sql in site.shared_sql(s):  # in order: later relations read earlier ones
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+            shared_tables.append(name)
+            if name == s.files:
+                check_files(con, s.files)
 
-        for table, mappings in TABLE_MAPPINGS.items():
+        for table, mappings in site.table_mappings.items():
             if table not in selected:
                 continue
             inter = f"_cb_prov_{table}"
@@ -346,7 +395,7 @@ def _build(con, meta: SourceMeta, mode: str, keep_intermediates: bool, tables, s
             con.execute(f"DROP TABLE {inter}")
 
         with _insertion_order(con, True):
-            con.execute(f"CREATE OR REPLACE TABLE {CODE_USAGE_TABLE} AS {code_usage_sql(s)}")
+            con.execute(f"CREATE OR REPLACE TABLE {CODE_USAGE_TABLE} AS {site.code_usage_sql(s)}")
             code_usage = con.sql(f"SELECT * FROM {CODE_USAGE_TABLE}").to_arrow_table()
 
         prov_union = "\nUNION ALL\n".join(f"SELECT unnest({PROV_COL}) AS p FROM {i}" for i in inters) or (
@@ -354,8 +403,8 @@ def _build(con, meta: SourceMeta, mode: str, keep_intermediates: bool, tables, s
         )
         lineage = dict(con.execute(lineage_sql(prov_union, s.files)).fetchall())
         staged = dict(con.execute(f"SELECT t, sum(n) FROM {s.files} GROUP BY t").fetchall())
-        staged = {ft.key: int(staged.get(ft.key, 0)) for ft in layout.FILE_TYPES}
-        lineage = {ft.key: int(lineage.get(ft.key, 0)) for ft in layout.FILE_TYPES}
+        staged = {ft.key: int(staged.get(ft.key, 0)) for ft in site.file_types}
+        lineage = {ft.key: int(lineage.get(ft.key, 0)) for ft in site.file_types}
     finally:
         if not keep_intermediates:
             for inter in inters:

@@ -18,7 +18,13 @@ more than ``2**23 - 1`` files.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from connectors.finland import layout as fi_layout
 from connectors.taiwan import layout
+
+#: every staging table a mapping may read (Taiwan and Finland)
+KNOWN_TABLES = frozenset(layout.BY_KEY) | frozenset(fi_layout.BY_KEY)
 
 #: bits of the row number inside a provenance id
 ROW_BITS = 40
@@ -64,7 +70,7 @@ def src_sql(fi_sql: str, row_sql: str = "_row_number") -> str:
 
 def staged_sql(ft_key: str, files_rel: str, alias: str = "s") -> str:
     """SELECT of ``stg_<ft_key>`` with one more column ``_src`` (its provenance id)."""
-    if ft_key not in layout.BY_KEY:
+    if ft_key not in KNOWN_TABLES:
         raise KeyError(f"unknown staging table {ft_key!r}")
     return (
         f"SELECT {alias}.*, {src_sql('_fd.fi', f'{alias}._row_number')} AS _src FROM stg_{ft_key} {alias} "

@@ -60,9 +60,11 @@ class Shared:
     def visits_rel(self, ft_key: str) -> str:
         from .events import unique_visits_sql
 
+        if self.visits:  # materialised by the build (any site's visit tables)
+            return f"{self.visits}{ft_key}"
         if ft_key not in VISIT_TABLES:
-            raise KeyError(f"no unique-visit relation for {ft_key!r}; known: {VISIT_TABLES}")
-        return f"{self.visits}{ft_key}" if self.visits else f"({unique_visits_sql(ft_key, self)})"
+            raise KeyError(f"no inline unique-visit relation for {ft_key!r}; known: {VISIT_TABLES}")
+        return f"({unique_visits_sql(ft_key, self)})"
 
 
 INLINE = Shared()

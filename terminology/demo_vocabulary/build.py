@@ -1,9 +1,11 @@
 """Write the demo vocabulary's Athena-format files from ``source.py``.
 
 Usage: ``python -m terminology.demo_vocabulary.build [OUTPUT_DIR]`` (default:
-this folder).  Writes ``athena/`` (public-vocabulary stand-in) and
-``nhi_local/`` (project-local vocabularies).  Output is deterministic; a test
-rebuilds into a temporary folder and compares with the committed files.
+this folder).  Writes ``athena/`` (public-vocabulary stand-in),
+``nhi_local/`` (project-local vocabularies) and ``finomop/`` (the Finnish
+source vocabularies as FinOMOP-style usagi-extended CSV files plus a
+``vocabularies.csv`` index in FinOMOP's format).  Output is deterministic; a
+test rebuilds into a temporary folder and compares with the committed files.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import pyarrow as pa
+
 from terminology.demo_vocabulary import DEMO_DIR, source as S
+from terminology.usagi import ADD_INFO_COLUMNS, USAGI_COLUMNS, write_usagi
 
 # Athena file layouts (lower-case headers, as Athena writes them)
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -151,14 +156,73 @@ def _write(folder: Path, rows: dict[str, list[tuple]]) -> None:
         (folder / f"{name}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def fi_source_concept_ids() -> dict[tuple[str, str], int]:
+    """(vocabulary_id, concept_code) -> concept id of every Finnish source concept (offset + position)."""
+    position: dict[str, int] = defaultdict(int)
+    out: dict[tuple[str, str], int] = {}
+    for vocab, code, *_ in S.FI_SOURCE:
+        position[vocab] += 1
+        out[(vocab, code)] = S.FINOMOP_VOCABULARIES[vocab][1] + position[vocab]
+    return out
+
+
+def _usagi_rows(vocab: str) -> dict[str, list[str]]:
+    """Usagi-extended columns (text) for one Finnish vocabulary: one row per (code, target)."""
+    targets = {cid: (name, domain) for cid, name, domain, *_ in S.STANDARD}
+    base = S.VOCABULARY_BLOCKS["Crossbridge"]
+    targets.update({base + off: (name, domain) for off, name, domain, _cls, _code in S.CROSSBRIDGE})
+    ids = fi_source_concept_ids()
+    cols: dict[str, list[str]] = {c: [] for c in (*USAGI_COLUMNS, *ADD_INFO_COLUMNS)}
+    for v, code, name, name_fi, cls, domain, maps in S.FI_SOURCE:
+        if v != vocab:
+            continue
+        parents = code.replace("&", "+").replace("*", "+").replace("#", "+").split("+")
+        for target, equivalence in maps or ((0, "UNREVIEWED"),):
+            tid = _target_id(target)
+            tname, tdomain = targets[tid] if tid else ("", "")
+            row = {
+                "sourceCode": code, "sourceName": name, "sourceFrequency": "-1", "sourceAutoAssignedConceptIds": "",
+                "matchScore": "0", "mappingStatus": "APPROVED" if tid else "UNCHECKED", "equivalence": equivalence,
+                "statusSetBy": "Crossbridge" if tid else "", "statusSetOn": "", "conceptId": str(tid),
+                "conceptName": tname, "domainId": tdomain, "mappingType": "MAPS_TO", "comment": "",
+                "createdBy": "Crossbridge", "createdOn": "", "assignedReviewer": "",
+                "ADD_INFO:sourceConceptId": str(ids[(vocab, code)]), "ADD_INFO:sourceConceptClass": cls,
+                "ADD_INFO:sourceDomain": domain, "ADD_INFO:sourceValidStartDate": "1970-01-01",
+                "ADD_INFO:sourceValidEndDate": "2099-12-31",
+                "ADD_INFO:sourceParents": "|".join(parents) if len(parents) > 1 else "",
+                "ADD_INFO:sourceParentVocabulary": "|".join(
+                    "ATC" if (code.count("#") and p == parents[-1]) else vocab for p in parents)
+                if len(parents) > 1 else "",
+                "ADD_INFO:sourceName_fi": name_fi,
+            }
+            for c in cols:
+                cols[c].append(row[c])
+    return cols
+
+
+def _write_finomop(folder: Path) -> None:
+    """One usagi-extended file per Finnish vocabulary plus FinOMOP's vocabularies.csv index."""
+    folder.mkdir(parents=True, exist_ok=True)
+    index = ["source_vocabulary_id,source_vocabulary_name,source_concept_id_offset,path_to_usagi_file,"
+             "path_to_news_file,ignore"]
+    for vocab, (name, offset) in S.FINOMOP_VOCABULARIES.items():
+        file_name = f"{vocab.replace(' ', '_')}.usagi.csv"
+        write_usagi(folder / file_name, pa.table({k: pa.array(v, pa.string()) for k, v in _usagi_rows(vocab).items()}))
+        assert "," not in name and "," not in vocab, vocab
+        index.append(f"{vocab},{name},{offset},./{file_name},,FALSE")
+    (folder / "vocabularies.csv").write_text("\n".join(index) + "\n", encoding="utf-8")
+
+
 def build(out_dir: Path = DEMO_DIR) -> tuple[Path, Path]:
-    """Write ``athena/`` and ``nhi_local/`` under ``out_dir``; return both paths."""
+    """Write ``athena/``, ``nhi_local/`` and ``finomop/`` under ``out_dir``; return the first two paths."""
     athena, local = Path(out_dir) / "athena", Path(out_dir) / "nhi_local"
     _write(athena, _rows_for(local=False))
     _write(local, _rows_for(local=True))
+    _write_finomop(Path(out_dir) / "finomop")
     return athena, local
 
 
 if __name__ == "__main__":
-    for p in build(Path(sys.argv[1]) if len(sys.argv) > 1 else DEMO_DIR):
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else DEMO_DIR
+    for p in (*build(out), out / "finomop"):
         print(p)
