@@ -67,7 +67,9 @@ def staging_columns(ft) -> list[tuple[str, str]]:
     """(name, Arrow type name) of the staged Parquet for a file type.
 
     The identity column becomes ``person_key`` (a henkilötunnus column also gives
-    the flag ``person_key_temporary``); codes are strings with the
+    what the code itself states: ``person_key_temporary`` (individual number
+    900-999), ``hetu_birth_date`` and ``hetu_sex`` ('1' male, '2' female), so a
+    person is known even when the population register is not delivered); codes are strings with the
     padding stripped; every date kind becomes date32 (``partial_date`` also keeps
     the raw text in ``<NAME>_RAW``); ``ym`` stays a string ``YYYYMM``; ``year``
     is int32, ``int`` int64, decimals float64.
@@ -76,8 +78,10 @@ def staging_columns(ft) -> list[tuple[str, str]]:
     for c in ft.columns:
         if c.kind in IDENTITY_KINDS:
             out.append((PERSON_KEY, "string"))
-            if c.kind == "hetu":  # temporary identity codes (individual number 900-999) are flagged
+            if c.kind == "hetu":  # what the code itself says: temporary flag, birth date, sex
                 out.append((PERSON_KEY + "_temporary", "bool"))
+                out.append(("hetu_birth_date", "date32"))
+                out.append(("hetu_sex", "string"))
         elif c.kind in ("date", "roc_date", "fi_date", "iso_date"):
             out.append((c.name, "date32"))
         elif c.kind == "partial_date":

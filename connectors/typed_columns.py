@@ -334,7 +334,7 @@ def convert_hetu(arr: pa.Array) -> Converted:
     Values are the raw codes (the caller pseudonymises); ``extra`` holds the
     temporary-number flag (individual number 900-999) of the valid ones.
     """
-    from connectors.finland.hetu import temporary_mask, valid_mask
+    from connectors.finland.hetu import birth_dates, sex_codes, temporary_mask, valid_mask
 
     text, missing = _trimmed(arr)
     ok = valid_mask(text)
@@ -343,6 +343,8 @@ def convert_hetu(arr: pa.Array) -> Converted:
         text, missing, invalid, "invalid_national_id", "fails the henkilötunnus format, date, sign or check rule"
     )
     conv.extra[TEMPORARY_FLAG] = _mask_arr(temporary_mask(text) & ok)
+    conv.extra["hetu_birth_date"] = birth_dates(text)
+    conv.extra["hetu_sex"] = sex_codes(text)
     return conv
 
 

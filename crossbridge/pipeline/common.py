@@ -146,9 +146,15 @@ def open_work_db(run: Run, settings: Settings) -> tuple[duckdb.DuckDBPyConnectio
     return con, vocab_meta
 
 
-def register_staging_views(con: duckdb.DuckDBPyConnection, tables_dir: Path, file_types: Iterable) -> None:
-    """``stg_<type>`` views over the consolidated staging Parquet (empty if a type has no file)."""
-    from connectors.taiwan.consolidate import table_columns
+def register_staging_views(
+    con: duckdb.DuckDBPyConnection, tables_dir: Path, file_types: Iterable, table_columns=None
+) -> None:
+    """``stg_<type>`` views over the consolidated staging Parquet (empty if a type has no file).
+
+    ``table_columns(file type)``: the consolidated schema (default: Taiwan's).
+    """
+    if table_columns is None:
+        from connectors.taiwan.consolidate import table_columns
 
     for ft in file_types:
         folder = tables_dir / ft.key
@@ -163,7 +169,7 @@ def register_staging_views(con: duckdb.DuckDBPyConnection, tables_dir: Path, fil
 
 def _duck_type(arrow_type: str) -> str:
     return {"string": "VARCHAR", "date32": "DATE", "int32": "INTEGER", "int64": "BIGINT",
-            "float64": "DOUBLE"}[arrow_type]
+            "float64": "DOUBLE", "bool": "BOOLEAN"}[arrow_type]
 
 
 def cdm_source_meta(run: Run, settings: Settings, site: str, vocab: dict[str, Any]) -> dict[str, Any]:

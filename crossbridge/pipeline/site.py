@@ -1,0 +1,145 @@
+"""One site's pipeline: extract -> stage -> map -> load -> summarise, the same for every site.
+
+Each stage is a plain function of (site, run, settings) that reads what the
+previous stage wrote in the run folder and writes its own report through the
+ledger.  A :class:`SitePipeline` names what differs between sites: how landing
+files are recognised, the staging and consolidation functions, the staging
+tables and the OMOP mappings.  ``crossbridge/pipeline/<site>.py`` declares one
+and exposes the stages as module functions (what the DAGs and the CLI call).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crossbridge.ledger import Run
+from crossbridge.pipeline import common
+from crossbridge.settings import Settings
+
+
+@dataclass(frozen=True)
+class SitePipeline:
+    site: str
+    dag_id: str
+    layout_module: str  # e.g. "connectors.taiwan.layout" (identify, FILE_TYPES)
+    stage_function: str  # "module:function" (landing, staging, secret, encoding, chunk_bytes, progress, workers)
+    consolidate_function: str  # "module:function" (staging, memory_limit=, threads=)
+    table_columns_function: str  # "module:function" (file type -> [(name, arrow type)]) of consolidated staging
+    site_mapping: str  # "module:attribute" of the mappings.omop_cdm_v54 SiteMapping
+    encoding_setting: bool  # whether settings.encoding applies to this site's raw files
+
+    @property
+    def layout(self):
+        return importlib.import_module(self.layout_module)
+
+
+def _resolve(ref: str) -> Any:
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def start_run(p: SitePipeline, settings: Settings, run_id: str | None = None) -> Run:
+    return common.start_run(settings, p.site, run_id)
+
+
+def extract(p: SitePipeline, run: Run, settings: Settings) -> dict[str, Any]:
+    """Inventory the landing zone: which files, of which type, how large."""
+    with run.stage("extract") as report:
+        report.update(common.inventory(Path(settings.landing), p.layout.identify))
+    return run.stage_report("extract")
+
+
+def stage(p: SitePipeline, run: Run, settings: Settings, progress: Callable | None = None) -> dict[str, Any]:
+    """Read, type, validate and pseudonymise raw files; consolidate."""
+    staging = run.path("staging")
+    with run.stage("stage") as report:
+        read = _resolve(p.stage_function)(
+            Path(settings.landing),
+            staging,
+            settings.require_secret(),
+            settings.encoding if p.encoding_setting else None,
+            settings.chunk_bytes,
+            progress,
+            settings.stage_workers,
+        )
+        cons = _resolve(p.consolidate_function)(
+            staging, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
+        )
+        report["read"] = read.to_dict()
+        report["consolidate"] = cons.to_dict()
+    return run.stage_report("stage")
+
+
+def map_to_omop(p: SitePipeline, run: Run, settings: Settings) -> dict[str, Any]:
+    """Build the OMOP CDM v5.4 tables in the run's work database."""
+    from mappings.omop_cdm_v54.build import build_omop
+
+    with run.stage("map") as report:
+        con, vocab = common.open_work_db(run, settings)
+        try:
+            common.register_staging_views(
+                con, run.path("staging", "tables"), p.layout.FILE_TYPES, _resolve(p.table_columns_function)
+            )
+            result = build_omop(con, common.cdm_source_meta(run, settings, p.site, vocab),
+                                site=_resolve(p.site_mapping))
+            report.update(result.to_dict())
+            report["vocabulary"] = vocab
+        finally:
+            con.close()
+    return run.stage_report("map")
+
+
+def load(p: SitePipeline, run: Run, settings: Settings) -> dict[str, Any]:
+    """Replace the warehouse tables with this run's tables (per-table atomic)."""
+    with run.stage("load") as report:
+        vocab_path, _ = common.ensure_vocabulary(settings)
+        report.update(common.load_warehouse(run, settings.warehouse_url(p.site), vocab_path))
+    return run.stage_report("load")
+
+
+def summarise(p: SitePipeline, run: Run, settings: Settings) -> dict[str, Any]:
+    """Reconcile counts, compute coverage and the quality outcome; finish the run."""
+    return common.summarise(run, settings, p.site)
+
+
+def run_all(p: SitePipeline, settings: Settings, progress: Callable | None = None, run_id: str | None = None) -> Run:
+    """Every stage in sequence in this process (the CLI's --no-airflow path)."""
+    run = start_run(p, settings, run_id)
+    extract(p, run, settings)
+    stage(p, run, settings, progress=progress)
+    map_to_omop(p, run, settings)
+    load(p, run, settings)
+    summarise(p, run, settings)
+    return run
+
+
+class Stages:
+    """The stages of one site bound to its :class:`SitePipeline` (what a site module exports)."""
+
+    def __init__(self, pipeline: SitePipeline):
+        self.pipeline = pipeline
+
+    def start_run(self, settings: Settings, run_id: str | None = None) -> Run:
+        return start_run(self.pipeline, settings, run_id)
+
+    def extract(self, run: Run, settings: Settings) -> dict[str, Any]:
+        return extract(self.pipeline, run, settings)
+
+    def stage(self, run: Run, settings: Settings, progress: Callable | None = None) -> dict[str, Any]:
+        return stage(self.pipeline, run, settings, progress)
+
+    def map_to_omop(self, run: Run, settings: Settings) -> dict[str, Any]:
+        return map_to_omop(self.pipeline, run, settings)
+
+    def load(self, run: Run, settings: Settings) -> dict[str, Any]:
+        return load(self.pipeline, run, settings)
+
+    def summarise(self, run: Run, settings: Settings) -> dict[str, Any]:
+        return summarise(self.pipeline, run, settings)
+
+    def run_all(self, settings: Settings, progress: Callable | None = None, run_id: str | None = None) -> Run:
+        return run_all(self.pipeline, settings, progress, run_id)

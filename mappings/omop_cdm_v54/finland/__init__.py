@@ -1,0 +1,144 @@
+"""Finnish registers (and the FinnGen longitudinal layout) -> OMOP CDM v5.4, on the shared build engine.
+
+Inputs: the ``stg_<file type>`` views of :mod:`connectors.finland.layout`
+(consolidated staging), the vocabulary and the ``source_to_standard`` view.
+Use ``build_omop(con, meta, site=FINLAND)`` (:mod:`..build`); the rules are in
+:mod:`.visits`, :mod:`.events` and :mod:`.tables`.  Event tables (condition,
+drug, procedure, measurement, device, observation) share the Taiwan site's
+routing and table projections (:mod:`..events`), with Finnish families.
+"""
+
+from __future__ import annotations
+
+from connectors.finland import layout
+
+from ..build import SiteMapping
+from ..events import routed_table_select
+from ..provenance import files_sql
+from ..relations import Shared
+from . import tables as T
+from .events import fi_routed_events_sql
+from .relations import SHARED, TABLES, known_persons_sql
+from .visits import VISIT_SOURCES, unique_visits_sql
+
+FAMILIES = ("hilmo", "avohilmo", "kela", "reimb", "cancer", "death", "biobank", "finngen")
+
+
+def _routed(table: str, exprs: dict[str, str]):
+    def mapping(shared: Shared, provenance: bool = False) -> str:
+        return routed_table_select(table, FAMILIES, exprs, shared, provenance)
+
+    mapping.__name__ = f"registers_to_{table}"
+    return mapping
+
+
+_CONDITION = {
+    "condition_concept_id": "r.target_concept_id",
+    "condition_start_date": "r.start_date",
+    "condition_end_date": "r.end_date",
+    "condition_type_concept_id": "r.type_concept_id",
+    "condition_status_concept_id": "r.status_concept_id",
+    "condition_source_value": "r.raw_code",
+    "condition_source_concept_id": "r.source_concept_id",
+    "condition_status_source_value": "r.status_source_value",
+}
+_DRUG = {
+    "drug_concept_id": "r.target_concept_id",
+    "drug_exposure_start_date": "r.start_date",
+    "drug_exposure_end_date": (
+        "CASE WHEN r.days_supply >= 1 THEN r.start_date + CAST(r.days_supply - 1 AS INTEGER) ELSE r.start_date END"
+    ),
+    "drug_type_concept_id": "r.type_concept_id",
+    "quantity": "r.quantity",
+    "days_supply": "r.days_supply",
+    "drug_source_value": "r.raw_code",
+    "drug_source_concept_id": "r.source_concept_id",
+    "route_source_value": "NULL",
+}
+_PROCEDURE = {
+    "procedure_concept_id": "r.target_concept_id",
+    "procedure_date": "r.start_date",
+    "procedure_type_concept_id": "r.type_concept_id",
+    "procedure_source_value": "r.raw_code",
+    "procedure_source_concept_id": "r.source_concept_id",
+}
+_MEASUREMENT = {
+    "measurement_concept_id": "r.target_concept_id",
+    "measurement_date": "r.start_date",
+    "measurement_type_concept_id": "r.type_concept_id",
+    "measurement_source_value": "r.raw_code",
+    "measurement_source_concept_id": "r.source_concept_id",
+}
+_DEVICE = {
+    "device_concept_id": "r.target_concept_id",
+    "device_exposure_start_date": "r.start_date",
+    "device_type_concept_id": "r.type_concept_id",
+    "device_source_value": "r.raw_code",
+    "device_source_concept_id": "r.source_concept_id",
+}
+_OBSERVATION = {
+    "observation_concept_id": "r.target_concept_id",
+    "observation_date": "r.start_date",
+    "observation_type_concept_id": "r.type_concept_id",
+    "value_as_string": "r.value_as_string",
+    "observation_source_value": "r.raw_code",
+    "observation_source_concept_id": "r.source_concept_id",
+}
+
+TABLE_MAPPINGS = {
+    "location": (T.population_to_location,),
+    "care_site": (T.hilmo_to_care_site,),
+    "person": (T.persons_to_person,),
+    "observation_period": (T.persons_to_observation_period,),
+    "visit_occurrence": (T.visits_to_visit_occurrence,),
+    "condition_occurrence": (_routed("condition_occurrence", _CONDITION),),
+    "drug_exposure": (_routed("drug_exposure", _DRUG),),
+    "procedure_occurrence": (_routed("procedure_occurrence", _PROCEDURE),),
+    "device_exposure": (_routed("device_exposure", _DEVICE),),
+    "measurement": (_routed("measurement", _MEASUREMENT),),
+    "observation": (_routed("observation", _OBSERVATION),),
+    "death": (T.deaths_to_death,),
+    "specimen": (T.samples_to_specimen,),
+}
+
+
+def _view_columns(ft) -> list[str]:
+    return [c for c, _ in layout.staging_columns(ft)]
+
+
+def _shared_sql(s: Shared) -> list[tuple[str, str]]:
+    return [
+        (s.files, files_sql(TABLES)),
+        (s.persons, known_persons_sql(s)),
+        *((f"{s.visits}{v}", unique_visits_sql(v, s)) for v in VISIT_SOURCES),
+        (s.deaths, T.deaths_sql(s)),
+        (s.routed, fi_routed_events_sql(s)),
+    ]
+
+
+def _code_usage_sql(s: Shared) -> str:
+    return f"""
+SELECT * FROM (
+    SELECT stg_table AS source_table, column_group AS source_column_group, vocabulary_id, source_code,
+           source_concept_id, target_concept_id, count(*) AS n_records
+    FROM {s.routed_rel()} GROUP BY ALL
+    UNION ALL
+    SELECT 'fi_bb_sample', 'NAYTETYYPPI', '{T.SPECIMEN_VOCABULARY}', source_code, source_concept_id,
+           target_concept_id, count(*)
+    FROM ({T.specimen_events_sql(s)}) GROUP BY ALL
+)
+ORDER BY source_table, source_column_group, vocabulary_id, source_code, target_concept_id
+"""
+
+
+FINLAND = SiteMapping(
+    site="finland",
+    file_types=layout.FILE_TYPES,
+    view_columns=_view_columns,
+    table_mappings=TABLE_MAPPINGS,
+    shared=SHARED,
+    shared_sql=_shared_sql,
+    code_usage_sql=_code_usage_sql,
+)
+
+__all__ = ["FINLAND", "TABLE_MAPPINGS"]

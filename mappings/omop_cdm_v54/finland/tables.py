@@ -1,0 +1,269 @@
+"""Finnish staging -> the non-event OMOP tables: location, care_site, person, observation_period,
+visit_occurrence, death, specimen.  (Event tables come from :mod:`.events` through the shared
+routing, see :mod:`.` for the table list.)
+
+* **location**: one per municipality number (KOTIKUNTA) of the population
+  register, city = its name (KUNTA_NIMI, the latest row), country 'FI'.
+* **care_site**: one per Hilmo provider code (PALTU).
+* **person**: one per known person (:func:`.relations.known_persons_sql`):
+  the population register first, else what the henkilötunnus states, else the
+  birth date a FinnGen person's first event implies; gender '1' -> 8507,
+  '2' -> 8532, else 0 (FinnGen persons: not recorded); year/month/day and
+  birth_datetime from the birth date; location = home municipality.
+* **observation_period** (type 32879 registry): Finnish registers cover every
+  resident, so a register person is observed from the later of birth and the
+  start of the extract (1 January of the earliest event year) to the earliest
+  of death, emigration and the end of the extract (31 December of the latest
+  event year), widened to cover the person's own events; a FinnGen person from
+  the first to the last event.  Provenance: the person's chosen row.
+* **visit_occurrence**: one per visit of :mod:`.visits`.
+* **death**: one per person: causes-of-death register (32815, cause = TPKS in
+  the ICD revision of KPV), else the population register's KUOLINPV (32879),
+  else a FinnGen DEATH row (32879), earliest date first within a source.
+* **specimen**: one per biobank sample (NAYTE_ID), concept = the 'Maps to' of
+  NAYTETYYPPI in the local vocabulary 'FI Biobank Specimen' (0 if none), type
+  32879 registry, specimen_source_id = NAYTE_ID.
+"""
+
+from __future__ import annotations
+
+from terminology import concepts as C
+
+from .. import ids
+from ..columns import cdm_select
+from ..events import maps_to_sql, source_concepts_sql
+from ..relations import Shared
+from .relations import icd_vocabulary_sql, staged
+
+COUNTRY_SOURCE_VALUE = "FI"
+SPECIMEN_VOCABULARY = "FI Biobank Specimen"
+
+
+def population_to_location(shared: Shared, provenance: bool = False) -> str:
+    with_sql = f"""m AS (
+    SELECT cb_clean_code(KOTIKUNTA) AS municipality,
+           arg_max(KUNTA_NIMI, (_source_file, _row_number)) AS city, list(_src) AS prov
+    FROM {staged('population', shared)} WHERE cb_clean_code(KOTIKUNTA) IS NOT NULL GROUP BY 1
+)"""
+    exprs = {
+        "location_id": ids.id_sql("location", "municipality"),
+        "city": "city",
+        "location_source_value": "municipality",
+        "country_source_value": f"'{COUNTRY_SOURCE_VALUE}'",
+    }
+    return cdm_select(
+        "location", exprs, "m", with_sql=with_sql, provenance=provenance,
+        key_sql=ids.key_sql("location", "municipality"), prov_sql="prov",
+    )
+
+
+def hilmo_to_care_site(shared: Shared, provenance: bool = False) -> str:
+    with_sql = f"""p AS (
+    SELECT cb_clean_code(PALTU) AS provider, min(_src) AS _src
+    FROM {shared.visits_rel('hilmo')} WHERE cb_clean_code(PALTU) IS NOT NULL GROUP BY 1
+)"""
+    exprs = {
+        "care_site_id": ids.id_sql("care_site", "provider"),
+        "care_site_name": "'PALTU ' || provider",
+        "care_site_source_value": "provider",
+    }
+    return cdm_select(
+        "care_site", exprs, "p", with_sql=with_sql, provenance=provenance,
+        key_sql=ids.key_sql("care_site", "provider"), prov_sql="[_src]",
+    )
+
+
+def persons_to_person(shared: Shared, provenance: bool = False) -> str:
+    exprs = {
+        "person_id": ids.person_id_sql("person_key"),
+        "gender_concept_id": (
+            f"CASE sex WHEN '1' THEN {C.GENDER_MALE} WHEN '2' THEN {C.GENDER_FEMALE} ELSE {C.NO_MATCHING_CONCEPT} END"
+        ),
+        "year_of_birth": "year(birth_date)",
+        "month_of_birth": "month(birth_date)",
+        "day_of_birth": "day(birth_date)",
+        "birth_datetime": "CAST(birth_date AS TIMESTAMP)",
+        "race_concept_id": str(C.NO_MATCHING_CONCEPT),
+        "ethnicity_concept_id": str(C.NO_MATCHING_CONCEPT),
+        "location_id": ids.id_sql("location", "cb_clean_code(municipality)"),
+        "gender_source_value": "sex",
+        "gender_source_concept_id": str(C.NO_MATCHING_CONCEPT),
+    }
+    return cdm_select(
+        "person", exprs, f"{shared.persons_rel()} p", provenance=provenance,
+        key_sql=ids.key_sql("person", "person_key"), prov_sql="[_src]",
+    )
+
+
+def _event_dates_sql(s: Shared) -> str:
+    """(person_key, d) of every dated record of the site."""
+    parts = [
+        f"SELECT person_key, visit_start AS d FROM {s.visits_rel(v)} UNION ALL "
+        f"SELECT person_key, visit_end FROM {s.visits_rel(v)}"
+        for v in ("hilmo", "avohilmo", "kela")
+    ]
+    parts += [
+        f"SELECT person_key, ALPV FROM {staged('kela_reimb', s)}",
+        f"SELECT person_key, DG_PVM FROM {staged('fcr', s)}",
+        f"SELECT person_key, KPV FROM {staged('cod', s)}",
+        f"SELECT person_key, KERAYSPV FROM {staged('fi_bb_sample', s)}",
+        f"SELECT person_key, SUOSTUMUSPV FROM {staged('fi_bb_consent', s)}",
+        f"SELECT person_key, PERUUTUSPV FROM {staged('fi_bb_consent', s)}",
+        f"SELECT person_key, APPROX_EVENT_DAY FROM {staged('finngen', s)}",
+    ]
+    return "\nUNION ALL\n".join(parts)
+
+
+def persons_to_observation_period(shared: Shared, provenance: bool = False) -> str:
+    s = shared
+    with_sql = f"""ev AS (
+    SELECT person_key, d FROM ({_event_dates_sql(s)}) WHERE d IS NOT NULL
+), extract AS (
+    SELECT make_date(year(min(d)), 1, 1) AS x_start, make_date(year(max(d)), 12, 31) AS x_end FROM ev
+), own AS (
+    SELECT person_key, min(d) AS first_d, max(d) AS last_d FROM ev GROUP BY person_key
+), exits AS (
+    SELECT person_key, min(d) AS exit_d FROM (
+        SELECT person_key, KUOLINPV AS d FROM {staged('population', s)}
+        UNION ALL SELECT person_key, MAASTAMUUTTOPV FROM {staged('population', s)}
+        UNION ALL SELECT person_key, death_date FROM {s.deaths_rel()}
+    ) WHERE d IS NOT NULL GROUP BY person_key
+), spans AS (
+    SELECT p.person_key, p._src,
+           CASE WHEN p.source = 'finngen' THEN o.first_d
+                ELSE least(greatest(p.birth_date, x.x_start), coalesce(o.first_d, x.x_end)) END AS s0,
+           CASE WHEN p.source = 'finngen' THEN o.last_d
+                ELSE greatest(least(coalesce(e.exit_d, x.x_end), x.x_end), coalesce(o.last_d, p.birth_date)) END AS e0
+    FROM {s.persons_rel()} p CROSS JOIN extract x
+    LEFT JOIN own o USING (person_key) LEFT JOIN exits e USING (person_key)
+), periods AS (
+    SELECT person_key, _src, s0 AS start_d, greatest(e0, s0) AS end_d FROM spans WHERE s0 IS NOT NULL
+)"""
+    exprs = {
+        "observation_period_id": ids.id_sql("observation_period", "person_key"),
+        "person_id": ids.person_id_sql("person_key"),
+        "observation_period_start_date": "start_d",
+        "observation_period_end_date": "end_d",
+        "period_type_concept_id": str(C.TYPE_REGISTRY),
+    }
+    return cdm_select(
+        "observation_period", exprs, "periods", with_sql=with_sql, provenance=provenance,
+        key_sql=ids.key_sql("observation_period", "person_key"), prov_sql="[_src]",
+    )
+
+
+def visits_to_visit_occurrence(shared: Shared, provenance: bool = False) -> str:
+    s = shared
+    parts = []
+    for v in ("hilmo", "avohilmo", "kela", "finngen"):
+        care = "cb_clean_code(PALTU)" if v == "hilmo" else "NULL"
+        parts.append(
+            f"SELECT visit_key, visit_occurrence_id, person_key, visit_start, visit_end, visit_concept_id, "
+            f"visit_type_concept_id, visit_source_value, {care} AS provider, _src FROM {s.visits_rel(v)}"
+        )
+    union = "\nUNION ALL\n".join(parts)
+    with_sql = f"""v AS (
+    SELECT visit_key, visit_occurrence_id, any_value(person_key) AS person_key, min(visit_start) AS start_d,
+           max(visit_end) AS end_d, any_value(visit_concept_id) AS concept_id,
+           any_value(visit_type_concept_id) AS type_id, any_value(visit_source_value) AS source_value,
+           any_value(provider) AS provider, list(_src) AS prov
+    FROM ({union}) x
+    WHERE person_key IN (SELECT person_key FROM {s.persons_rel()})
+    GROUP BY visit_key, visit_occurrence_id
+)"""
+    exprs = {
+        "visit_occurrence_id": "visit_occurrence_id",
+        "person_id": ids.person_id_sql("person_key"),
+        "visit_concept_id": "concept_id",
+        "visit_start_date": "start_d",
+        "visit_end_date": "end_d",
+        "visit_type_concept_id": "type_id",
+        "care_site_id": f"CASE WHEN provider IS NOT NULL THEN {ids.id_sql('care_site', 'provider')} END",
+        "visit_source_value": "source_value",
+    }
+    return cdm_select(
+        "visit_occurrence", exprs, "v", with_sql=with_sql, provenance=provenance,
+        key_sql=ids.key_sql("visit_occurrence", "visit_key"), prov_sql="prov",
+    )
+
+
+def deaths_sql(s: Shared) -> str:
+    """One death per known person (see the module docstring), with the cause mapped."""
+    return f"""
+WITH candidates AS (
+    SELECT person_key, KPV AS death_date, {C.TYPE_DEATH_CERTIFICATE} AS type_concept_id,
+           CASE WHEN cb_clean_code(TPKS) IS NOT NULL THEN {icd_vocabulary_sql('KPV')} END AS vocabulary_id,
+           cb_clean_code(TPKS) AS raw_code, 'TPKS' AS column_group, 1 AS prio, 'cod' AS t,
+           _source_file, _row_number, _src
+    FROM {staged('cod', s)}
+    UNION ALL
+    SELECT person_key, KUOLINPV, {C.TYPE_REGISTRY}, NULL, NULL, NULL, 2, 'population', _source_file, _row_number, _src
+    FROM {staged('population', s)} WHERE KUOLINPV IS NOT NULL
+    UNION ALL
+    SELECT person_key, APPROX_EVENT_DAY, {C.TYPE_REGISTRY}, NULL, NULL, NULL, 3, 'finngen', _source_file, _row_number,
+           _src
+    FROM {staged('finngen', s)} WHERE SOURCE = 'DEATH'
+), chosen AS (
+    SELECT *, cb_norm_code(vocabulary_id, raw_code) AS source_code FROM candidates
+    WHERE death_date IS NOT NULL AND person_key IN (SELECT person_key FROM {s.persons_rel()})
+    QUALIFY row_number() OVER (PARTITION BY person_key ORDER BY prio, death_date, _source_file, _row_number) = 1
+)
+SELECT c.*,
+       CASE WHEN c.raw_code IS NOT NULL THEN coalesce(sc.concept_id, 0) END AS source_concept_id,
+       CASE WHEN c.raw_code IS NOT NULL THEN coalesce(
+           (SELECT min(m.target_concept_id) FROM ({maps_to_sql()}) m
+            WHERE m.source_vocabulary_id = c.vocabulary_id AND m.source_code = c.source_code
+              AND c.death_date BETWEEN m.source_valid_start AND m.source_valid_end), 0) END AS cause_concept_id,
+       [c._src] AS prov
+FROM chosen c
+LEFT JOIN ({source_concepts_sql()}) sc ON sc.vocabulary_id = c.vocabulary_id AND sc.concept_code = c.source_code
+"""
+
+
+def deaths_to_death(shared: Shared, provenance: bool = False) -> str:
+    exprs = {
+        "person_id": ids.person_id_sql("person_key"),
+        "death_date": "death_date",
+        "death_type_concept_id": "type_concept_id",
+        "cause_concept_id": "cause_concept_id",
+        "cause_source_value": "raw_code",
+        "cause_source_concept_id": "source_concept_id",
+    }
+    return cdm_select(
+        "death", exprs, f"{shared.deaths_rel()} d", provenance=provenance,
+        key_sql=ids.key_sql("death", "person_key"), prov_sql="prov", order_by="person_id",
+    )
+
+
+def specimen_events_sql(s: Shared) -> str:
+    """Samples of known persons with their type code, source concept and target concept."""
+    return f"""
+WITH sp AS (
+    SELECT x.*, cb_norm_code('{SPECIMEN_VOCABULARY}', x.NAYTETYYPPI) AS source_code
+    FROM {staged('fi_bb_sample', s)} x
+    WHERE x.person_key IN (SELECT person_key FROM {s.persons_rel()}) AND x.KERAYSPV IS NOT NULL
+)
+SELECT sp.*, coalesce(sc.concept_id, 0) AS source_concept_id,
+       coalesce((SELECT min(m.target_concept_id) FROM ({maps_to_sql()}) m
+                 WHERE m.source_vocabulary_id = '{SPECIMEN_VOCABULARY}' AND m.source_code = sp.source_code
+                   AND sp.KERAYSPV BETWEEN m.source_valid_start AND m.source_valid_end), 0) AS target_concept_id
+FROM sp
+LEFT JOIN ({source_concepts_sql()}) sc
+       ON sc.vocabulary_id = '{SPECIMEN_VOCABULARY}' AND sc.concept_code = sp.source_code
+"""
+
+
+def samples_to_specimen(shared: Shared, provenance: bool = False) -> str:
+    exprs = {
+        "specimen_id": ids.id_sql("specimen", "cb_clean_code(NAYTE_ID)"),
+        "person_id": ids.person_id_sql("person_key"),
+        "specimen_concept_id": "target_concept_id",
+        "specimen_type_concept_id": str(C.TYPE_REGISTRY),
+        "specimen_date": "KERAYSPV",
+        "specimen_source_id": "cb_clean_code(NAYTE_ID)",
+        "specimen_source_value": "NAYTETYYPPI",
+    }
+    return cdm_select(
+        "specimen", exprs, f"({specimen_events_sql(shared)}) s", provenance=provenance,
+        key_sql=ids.key_sql("specimen", "cb_clean_code(NAYTE_ID)"), prov_sql="[_src]",
+    )
