@@ -1,9 +1,11 @@
 """``crossbridge`` command-line tool.
 
     crossbridge synth taiwan --persons N --years Y1-Y2 --seed S --out DIR [--encoding cp950|utf-8] [--defect-rate R]
-    crossbridge run taiwan --landing DIR --workdir W [--warehouse URL] [--no-airflow] [--demo-secret]
-    crossbridge summary --workdir W [--site taiwan] [--run RUN_ID] [--json]
-    crossbridge demo [--workdir W] [--persons N] [--years Y1-Y2]
+    crossbridge synth finland --persons N --years Y1-Y2 --seed S --out DIR [--layout registers|finngen|both]
+                              [--defect-rate R]
+    crossbridge run taiwan|finland --landing DIR --workdir W [--warehouse URL] [--no-airflow] [--demo-secret]
+    crossbridge summary --workdir W [--site taiwan|finland] [--run RUN_ID] [--json]
+    crossbridge demo [--workdir W] [--persons N] [--years Y1-Y2] [--sites taiwan,finland]
 
 Exit status: 0 success, 1 the run failed or did not reconcile, 2 bad usage or settings.
 """
@@ -20,7 +22,8 @@ from typing import Any, Sequence
 from crossbridge.ledger import LedgerError, Run, latest_run, new_run_id
 from crossbridge.settings import SettingsError, load_settings
 
-SITES = ("taiwan",)
+SITES = ("taiwan", "finland")
+DAG_IDS = {"taiwan": "tw_nhird_to_omop", "finland": "fi_registers_to_omop"}
 
 
 def _years(text: str) -> tuple[int, int]:
@@ -38,6 +41,14 @@ def _rate(text: str) -> float:
     if not 0.0 <= v <= 0.5:
         raise argparse.ArgumentTypeError("defect rate must be between 0 and 0.5")
     return v
+
+
+def _sites(text: str) -> tuple[str, ...]:
+    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    unknown = [x for x in names if x not in SITES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"sites must be among {SITES}, got {text!r}")
+    return names
 
 
 def _progress(stream=sys.stderr, every: float = 5.0):
@@ -64,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--years", type=_years, required=True, help="e.g. 2014-2017")
     synth.add_argument("--seed", type=int, default=1)
     synth.add_argument("--out", type=Path, required=True)
-    synth.add_argument("--encoding", choices=["cp950", "utf-8"], default="cp950")
+    synth.add_argument("--encoding", choices=["cp950", "utf-8"], default="cp950", help="Taiwan only")
+    synth.add_argument("--layout", choices=["registers", "finngen", "both"], default="registers",
+                       help="Finland only: register extracts, a FinnGen longitudinal file, or both")
     synth.add_argument("--defect-rate", type=_rate, default=0.0)
 
     run = sub.add_parser("run", help="run a site pipeline (the Airflow DAG, in-process by default)")
@@ -73,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workdir", type=Path)
     run.add_argument("--warehouse", help="duckdb:PATH or postgresql://user@host:port/db[?schema=S]")
     run.add_argument("--vocabulary", type=Path, help="an Athena download (default: demo vocabulary)")
-    run.add_argument("--encoding", help="raw-file encoding (default cp950)")
+    run.add_argument("--encoding", help="raw-file encoding of the Taiwan files (default cp950; Finnish files "
+                     "declare their own: Latin-1 registers, UTF-8 FinnGen)")
     run.add_argument("--no-airflow", action="store_true", help="call the stages directly, without Airflow")
     run.add_argument("--demo-secret", action="store_true",
                      help="without CROSSBRIDGE_SITE_SECRET, use a random secret kept in the workdir")
@@ -88,18 +102,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", type=Path, default=Path("work/demo"))
     demo.add_argument("--persons", type=int, default=2000)
     demo.add_argument("--years", type=_years, default=(2014, 2017))
+    demo.add_argument("--sites", type=_sites, default=SITES, help="comma-separated, default taiwan,finland")
     demo.add_argument("--seed", type=int, default=2026)
     demo.add_argument("--defect-rate", type=_rate, default=0.01)
     demo.add_argument("--no-airflow", action="store_true")
     return p
 
 
-def cmd_synth(args: argparse.Namespace) -> int:
+def _generate(site: str, out: Path, persons: int, years: tuple[int, int], seed: int, defect_rate: float,
+              encoding: str = "cp950", layout: str = "registers"):
+    if site == "finland":
+        from crossbridge.synth.finland import generate_finland
+
+        return generate_finland(out, persons=persons, years=years, seed=seed, defect_rate=defect_rate, layout=layout)
     from crossbridge.synth.taiwan import generate_taiwan
 
+    return generate_taiwan(out, persons=persons, years=years, seed=seed, encoding=encoding,
+                           defect_rate=defect_rate, progress=_progress())
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    rep = generate_taiwan(args.out, persons=args.persons, years=args.years, seed=args.seed,
-                          encoding=args.encoding, defect_rate=args.defect_rate, progress=_progress())
+    rep = _generate(args.site, args.out, args.persons, args.years, args.seed, args.defect_rate,
+                    encoding=args.encoding, layout=args.layout)
     rows = sum(rep.files.values())
     print(f"wrote {len(rep.files)} files, {rows:,} rows, {rep.defects:,} injected defects "
           f"to {args.out} in {time.perf_counter() - t0:.1f} s")
@@ -112,9 +137,9 @@ def _run_site(site: str, settings_overrides: dict[str, Any], no_airflow: bool) -
     settings = load_settings(settings_overrides)
     settings.require_secret()
     if no_airflow:
-        from crossbridge.pipeline import taiwan
+        import importlib
 
-        return taiwan.run_all(settings, progress=_progress())
+        return importlib.import_module(f"crossbridge.pipeline.{site}").run_all(settings, progress=_progress())
     from crossbridge.airflow_runner import run_dag
 
     run_id = new_run_id(site)
@@ -125,7 +150,7 @@ def _run_site(site: str, settings_overrides: dict[str, Any], no_airflow: bool) -
         "demo_secret": settings.allow_demo_secret,
         "run_id": run_id,
     }
-    run_dag("tw_nhird_to_omop", conf, settings.workdir / "airflow")
+    run_dag(DAG_IDS[site], conf, settings.workdir / "airflow")
     return Run.open(settings.runs_dir.resolve(), run_id)
 
 
@@ -156,31 +181,63 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from crossbridge.synth.taiwan import generate_taiwan
-
     workdir: Path = args.workdir
-    landing = workdir / "landing" / "taiwan"
     t0 = time.perf_counter()
-    if not (landing / "_ground_truth" / "manifest.json").exists():
-        print(f"Generating synthetic Taiwan extracts ({args.persons:,} persons, "
-              f"{args.years[0]}-{args.years[1]}) in {landing} …", flush=True)
-        generate_taiwan(landing, persons=args.persons, years=args.years, seed=args.seed,
-                        encoding="cp950", defect_rate=args.defect_rate, progress=_progress())
-    print("Running the Taiwan pipeline"
-          + (" (stages in-process)" if args.no_airflow else " (Airflow DAG tw_nhird_to_omop, in-process)")
-          + " …", flush=True)
-    run = _run_site("taiwan", {"landing": str(landing), "workdir": workdir, "allow_demo_secret": True},
-                    args.no_airflow)
-    summary = run.summary()
-    print(format_summary(summary, run))
+    runs: list[tuple[str, Run, dict[str, Any], Path]] = []
+    for site in args.sites:
+        landing = workdir / "landing" / site
+        if not (landing / "_ground_truth" / "manifest.json").exists():
+            print(f"Generating synthetic {site.capitalize()} extracts ({args.persons:,} persons, "
+                  f"{args.years[0]}-{args.years[1]}) in {landing} …", flush=True)
+            _generate(site, landing, args.persons, args.years, args.seed, args.defect_rate)
+        print(f"Running the {site.capitalize()} pipeline"
+              + (" (stages in-process)" if args.no_airflow else f" (Airflow DAG {DAG_IDS[site]}, in-process)")
+              + " …", flush=True)
+        run = _run_site(site, {"landing": str(landing), "workdir": workdir, "allow_demo_secret": True},
+                        args.no_airflow)
+        runs.append((site, run, run.summary(), landing))
+    for site, run, summary, _ in runs:
+        print()
+        print(format_summary(summary, run))
+    if len(runs) > 1:
+        print()
+        print(format_side_by_side([(site, summary) for site, _, summary, _ in runs]))
     print(f"\nDemo finished in {time.perf_counter() - t0:.0f} s.")
-    print(f"  run folder:   {run.dir}")
-    print(f"  summary:      {run.summary_path}")
-    print(f"  warehouse:    {summary['warehouse']}")
-    print(f"  staging:      {run.path('staging')}")
-    print(f"  quarantine:   {run.path('staging', 'quarantine')}")
-    print(f"  ground truth: {landing / '_ground_truth' / 'defects.csv'}")
-    return 0 if summary.get("reconciled") and summary["quality"]["outcome"] != "failed" else 1
+    for site, run, summary, landing in runs:
+        print(f"  {site}:")
+        print(f"    run folder:   {run.dir}")
+        print(f"    summary:      {run.summary_path}")
+        print(f"    warehouse:    {summary.get('warehouse')}")
+        print(f"    quarantine:   {run.path('staging', 'quarantine')}")
+        print(f"    ground truth: {landing / '_ground_truth' / 'defects.csv'}")
+    ok = all(s.get("reconciled") and s["quality"]["outcome"] != "failed" for _, _, s, _ in runs)
+    return 0 if ok else 1
+
+
+def format_side_by_side(summaries: list[tuple[str, dict[str, Any]]]) -> str:
+    """Rows per OMOP table, source rows, quarantine and time of several site runs, side by side."""
+    width = 14
+    head = f"  {'':<24}" + "".join(f"{site:>{width}}" for site, _ in summaries)
+    lines = ["Sites side by side", head]
+
+    def row(label: str, values: list[str]) -> None:
+        lines.append(f"  {label:<24}" + "".join(f"{v:>{width}}" for v in values))
+
+    def ok(s: dict[str, Any]) -> bool:
+        return s.get("state") == "succeeded"
+
+    row("state", [s.get("state", "?") for _, s in summaries])
+    row("reconciled", [str(s.get("reconciled")).lower() for _, s in summaries])
+    row("quality", [s.get("quality", {}).get("outcome", "-") for _, s in summaries])
+    row("source rows", [f"{sum(s['rows_in'].values()):,}" if ok(s) else "-" for _, s in summaries])
+    row("quarantined", [
+        f"{sum(sum(v.values()) for v in s['rows_quarantined'].values()):,}" if ok(s) else "-" for _, s in summaries
+    ])
+    row("seconds", [f"{sum(v or 0 for v in s['stage_seconds'].values()):.1f}" if ok(s) else "-" for _, s in summaries])
+    tables = sorted({t for _, s in summaries if ok(s) for t in s["rows_out"]})
+    for t in tables:
+        row(t, [f"{s['rows_out'].get(t, 0):,}" if ok(s) else "-" for _, s in summaries])
+    return "\n".join(lines)
 
 
 def format_summary(s: dict[str, Any], run: Run | None = None) -> str:

@@ -96,15 +96,16 @@ def _vocabulary_key(directories: list[Path]) -> str:
 
 def ensure_vocabulary(settings: Settings) -> tuple[Path, dict[str, Any]]:
     """A DuckDB file holding the site vocabulary (an Athena download, or the demo
-    stand-in, plus the project's local NHI vocabularies), loaded once per release."""
-    from terminology.vocabulary import DEMO_ATHENA_DIR, LOCAL_VOCABULARY_DIR, load_site_vocabulary
+    stand-in, plus the project's local NHI vocabularies and the Finnish usagi-extended
+    vocabularies), loaded once per release (the cache key hashes all three folders)."""
+    from terminology.vocabulary import DEMO_ATHENA_DIR, DEMO_FINOMOP_DIR, LOCAL_VOCABULARY_DIR, load_site_vocabulary
 
     athena = Path(settings.vocabulary_dir) if settings.vocabulary_dir else DEMO_ATHENA_DIR
     if not athena.is_dir():
         raise SettingsError(f"vocabulary directory {athena} does not exist")
     cache = settings.workdir / "vocabulary"
     cache.mkdir(parents=True, exist_ok=True)
-    target = cache / f"{_vocabulary_key([athena, LOCAL_VOCABULARY_DIR])}.duckdb"
+    target = cache / f"{_vocabulary_key([athena, LOCAL_VOCABULARY_DIR, DEMO_FINOMOP_DIR])}.duckdb"
     meta_path = target.with_suffix(".json")
     if not (target.exists() and meta_path.exists()):
         tmp = target.with_suffix(f".tmp{os.getpid()}.duckdb")
@@ -118,6 +119,7 @@ def ensure_vocabulary(settings: Settings) -> tuple[Path, dict[str, Any]]:
         meta = {
             "athena_dir": str(athena.resolve()),
             "local_dir": str(LOCAL_VOCABULARY_DIR),
+            "finomop_dir": str(DEMO_FINOMOP_DIR),
             "rows": dict(rep.rows),
             "vocabulary_versions": dict(rep.vocabulary_versions),
         }

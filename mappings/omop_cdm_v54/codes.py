@@ -17,6 +17,9 @@ ICD10CM        dot after 3 characters                       E119 -> E11.9,
 ICD10 (WHO)    dot after 3 characters                       I219 -> I21.9
 ICD9Proc       dot after 2 characters                       3995 -> 39.95
 ICD10PCS       unchanged (no dots)                          5A1D70Z
+ICD10fi        terminology.fi_icd10: dot after 3 in every    E113+H360 ->
+               ICD-10 part, joiners kept                    E11.3+H36.0
+VNRfi          digits left-padded with zeros to 6           12345 -> 012345
 ICDO3          morphology/behaviour-topography              C349 + 81403 ->
                                                             8140/3-C34.9
 others         unchanged (NHI Drug, NHI Fee, NBCT ...)      AC46525100, 09005C
@@ -34,12 +37,20 @@ column wins when the connector already filled it).
 
 from __future__ import annotations
 
-from terminology.normalise import DOT_AFTER, ICD9CM_E_CODE_DOT_AFTER, ICD10_START
+from terminology.fi_icd10 import register_fi_macros
+from terminology.normalise import DOT_AFTER, FI_ICD10_VOCABULARIES, ICD9CM_E_CODE_DOT_AFTER, ICD10_START, ZERO_PAD_TO
 
 
 def _norm_code_cases() -> str:
     """WHEN branches of cb_norm_code, one per vocabulary that writes a dot."""
     cases = []
+    for vocabulary_id in FI_ICD10_VOCABULARIES:  # Finnish ICD-10: combination codes (terminology.fi_icd10)
+        cases.append(f"WHEN vocabulary_id = '{vocabulary_id}' THEN cb_fi_icd10(code)")
+    for vocabulary_id, width in ZERO_PAD_TO.items():  # digits-only codes padded with zeros (VNR)
+        cases.append(
+            f"WHEN vocabulary_id = '{vocabulary_id}' THEN CASE WHEN regexp_full_match(cb_clean_code(code), '[0-9]+') "
+            f"THEN lpad(cb_clean_code(code), {width}, '0') ELSE cb_clean_code(code) END"
+        )
     for vocabulary_id, n in DOT_AFTER.items():
         if n is None:
             continue
@@ -91,6 +102,7 @@ ICD9_DEATH_FROM = "1981-01-01"
 
 def register_macros(con) -> None:
     """Create (or replace) the TEMP code-normalisation macros in a DuckDB connection."""
+    register_fi_macros(con)  # cb_norm_code uses cb_fi_icd10
     for statement in MACROS_SQL.split(";"):
         if statement.strip():
             con.execute(statement)

@@ -46,15 +46,17 @@ def _q(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def files_sql() -> str:
+def files_sql(tables: Iterable[str] | None = None) -> str:
     """The file dictionary: ``t`` (stg table), ``f`` (_source_file, may be NULL), ``fi`` (1, 2, ... by t, f).
 
     Also ``n`` (rows), ``r_min`` and ``r_max`` (row number range) for :func:`check_files`.
+    ``tables``: the site's staging tables (default: Taiwan's).
     """
+    keys = [ft.key for ft in layout.FILE_TYPES] if tables is None else list(tables)
     parts = [
-        f"SELECT {_q(ft.key)} AS t, _source_file AS f, count(*) AS n, min(_row_number) AS r_min, "
-        f"max(_row_number) AS r_max FROM stg_{ft.key} GROUP BY _source_file"
-        for ft in layout.FILE_TYPES
+        f"SELECT {_q(k)} AS t, _source_file AS f, count(*) AS n, min(_row_number) AS r_min, "
+        f"max(_row_number) AS r_max FROM stg_{k} GROUP BY _source_file"
+        for k in keys
     ]
     union = "\nUNION ALL\n".join(parts)
     return (
