@@ -52,10 +52,13 @@ class Column:
     kind: Kind
     width: int | None = None  # padded width for "code" columns; fixed length for ids
     required: bool = False  # a required column that is empty quarantines the row
+    earliest_year: int = 1900  # date kinds: earlier dates are impossible_date (birth dates reach the 1800s)
 
 
-def C(name: str, kind: Kind = "str", width: int | None = None, required: bool = False) -> Column:
-    return Column(name, kind, width, required)
+def C(
+    name: str, kind: Kind = "str", width: int | None = None, required: bool = False, earliest_year: int = 1900
+) -> Column:
+    return Column(name, kind, width, required, earliest_year)
 
 
 # Provenance columns every staged row carries.

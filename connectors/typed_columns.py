@@ -153,14 +153,16 @@ def _ymd_valid(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
     return ok & (d <= month_len)
 
 
-def _ymd_to_date(y: np.ndarray, m: np.ndarray, d: np.ndarray, today: dt.date) -> tuple[pa.Array, np.ndarray]:
+def _ymd_to_date(
+    y: np.ndarray, m: np.ndarray, d: np.ndarray, today: dt.date, earliest: dt.date = MIN_DATE
+) -> tuple[pa.Array, np.ndarray]:
     """date32 array from integer parts (numpy datetime arithmetic), and the rows that are
     not a real calendar date in 1900-01-01..today."""
     y, m, d = (np.asarray(a, dtype=np.int64) for a in (y, m, d))
     ok = _ymd_valid(y, m, d)
     months = np.where(ok, (y - 1970) * 12 + (m - 1), 0)
     days = months.astype("datetime64[M]").astype("datetime64[D]") + np.where(ok, d - 1, 0)
-    good = ok & (days >= np.datetime64(MIN_DATE)) & (days <= np.datetime64(today))
+    good = ok & (days >= np.datetime64(earliest)) & (days <= np.datetime64(today))
     dates = pa.array(days.astype("datetime64[D]"), type=pa.date32())
     return _null_where(dates, ~good), ~good
 
@@ -265,15 +267,15 @@ def _regex_ymd(text: pa.Array, patterns: tuple[str, ...]) -> tuple[np.ndarray, n
     return y, m, d, matched
 
 
-def convert_fi_date(arr: pa.Array, today: dt.date) -> Converted:
-    """Finnish ``dd.mm.yyyy`` (optionally `` hh:mm[:ss]``, dropped) -> date32."""
+def convert_fi_date(arr: pa.Array, today: dt.date, earliest_year: int = MIN_DATE.year) -> Converted:
+    """Finnish ``dd.mm.yyyy`` (optionally `` hh:mm[:ss]``, dropped) -> date32, in earliest_year..today."""
     text, missing = _trimmed(arr)
     y, m, d, matched = _regex_ymd(text, (_FI_DATE_RE,))
-    dates, bad = _ymd_to_date(np.where(matched, y, 0), m, d, today)
+    dates, bad = _ymd_to_date(np.where(matched, y, 0), m, d, today, dt.date(earliest_year, 1, 1))
     bad |= ~matched
     return Converted(
         _null_where(dates, bad), missing, bad & ~missing, "impossible_date",
-        "is not a date dd.mm.yyyy [hh:mm] in 1900..today",
+        f"is not a date dd.mm.yyyy [hh:mm] in {earliest_year}..today",
     )
 
 
@@ -376,7 +378,7 @@ def convert_column(col: Column, arr: pa.Array, today: dt.date) -> Converted:
     if kind == "study_id":
         return convert_study_id(arr)
     if kind == "fi_date":
-        return convert_fi_date(arr, today)
+        return convert_fi_date(arr, today, col.earliest_year)
     if kind == "iso_date":
         return convert_iso_date(arr, today)
     if kind == "fi_decimal":

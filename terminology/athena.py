@@ -369,8 +369,8 @@ def load_athena(con, directory: str | Path, *, overlays: Sequence[str | Path] = 
     seen: dict[str, str] = {}
     for voc in usagi:
         if voc.vocabulary_id in seen:
-            raise VocabularyFormatError(f"vocabulary {voc.vocabulary_id!r} given twice (also {seen[voc.vocabulary_id]})",
-                                        voc.path)
+            raise VocabularyFormatError(
+                f"vocabulary {voc.vocabulary_id!r} given twice (also {seen[voc.vocabulary_id]})", voc.path)
         seen[voc.vocabulary_id] = voc.path
     plan: list[tuple[int, dict[str, Path]]] = []
     for i, folder in enumerate(folders):

@@ -49,7 +49,7 @@ LOCAL_VOCABULARY_BLOCKS = {
     "NHI Drug": PROJECT_CONCEPT_ID_START,
     "NHI Fee": PROJECT_CONCEPT_ID_START + 100_000,
     "NBCT Specimen": PROJECT_CONCEPT_ID_START + 200_000,
-    "FI Biobank Specimen": PROJECT_CONCEPT_ID_START + 1_100_000,
+    "FI Biobank Specimen": PROJECT_CONCEPT_ID_START + 1_000_000,  # after the demo stand-in blocks
 }
 # Languages of CONCEPT_SYNONYM rows (ids as used in OHDSI/Vocabulary-v5.0 scripts)
 LANGUAGE_ENGLISH = 4180186

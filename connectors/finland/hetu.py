@@ -16,6 +16,8 @@ str/None) and run in pyarrow/numpy without a Python loop over rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -144,14 +146,15 @@ def make_hetus(
     temporary_share: float = 0.0,
     *,
     new_sign_share: float = 0.1,
-    taken: np.ndarray | None = None,
+    taken: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> pa.Array:
     """Valid, unique codes for persons born on ``birth`` (datetime64[D] or day numbers) of sex ``male``.
 
     ``temporary_share`` of them get a temporary number (900-999).  The century sign is ``+``
     (1800s), else ``-`` / ``A`` except for ``new_sign_share`` that get one of the 2023 signs
     (Y X W V U / B C D E F).  Date + NNN is unique within the call and avoids the keys
-    (day number * 1000 + NNN, see :func:`individual_numbers`) in ``taken``.
+    (day number * 1000 + NNN, see :func:`individual_numbers`) in ``taken``: an array of keys, or
+    a callable returning a boolean mask "already taken" for an array of keys.
     """
     day = np.asarray(birth).astype("M8[D]").astype(np.int64) if np.asarray(birth).dtype.kind == "M" \
         else np.asarray(birth, dtype=np.int64)
@@ -169,7 +172,10 @@ def make_hetus(
     dd = (dt - dt.astype("M8[M]").astype("M8[D]")).astype(np.int64) + 1
     temporary = rng.random(n) < temporary_share
     nnn = _draw_nnn(male, temporary, rng)
-    used = np.sort(np.asarray(taken, dtype=np.int64)) if taken is not None and len(taken) else np.zeros(0, np.int64)
+    if taken is None or callable(taken):
+        used = np.zeros(0, np.int64)
+    else:
+        used = np.sort(np.asarray(taken, dtype=np.int64))
     for _ in range(200):  # redraw rounds (not rows): collisions within the call or with `taken`
         key = day * 1000 + nnn
         _, first = np.unique(key, return_index=True)
@@ -178,6 +184,8 @@ def make_hetus(
         if used.size:
             pos = np.clip(np.searchsorted(used, key), 0, used.size - 1)
             dup |= used[pos] == key
+        elif callable(taken):
+            dup |= np.asarray(taken(key), dtype=bool)
         if not dup.any():
             break
         nnn[dup] = _draw_nnn(male[dup], temporary[dup], rng)

@@ -82,7 +82,7 @@ POPULATION = FileType(
     (
         C("HETU", "hetu", 11, required=True),
         C("SUKUPUOLI", "code", 1, required=True),  # 1 male, 2 female
-        C("SYNTYMAPV", "fi_date", required=True),
+        C("SYNTYMAPV", "fi_date", required=True, earliest_year=1800),  # '+' henkilötunnus: born in the 1800s
         C("KOTIKUNTA", "code", 3),  # municipality number, e.g. 091 Helsinki
         C("KUNTA_NIMI", "str"),  # municipality name (Latin-1: Hämeenlinna, Jyväskylä)
         C("KUOLINPV", "fi_date"),

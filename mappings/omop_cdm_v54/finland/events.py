@@ -22,7 +22,8 @@ kela_reimb      DIAG (the diagnosis of the right), else  ICD10fi / REIMB        
 fcr             MORFO/BEH-TOPO                         ICDO3                           Condition
 cod             TPKS, VKS, M1..M4 (cause roles)        ICD10fi/ICD9fi/ICD8fi by KPV    Condition
 fi_bb_consent   consent given / withdrawn              Crossbridge (local)             Observation
-finngen         CODE1..4 by SOURCE (DOMAIN.md)         by SOURCE and ICDVER            by SOURCE
+finngen         CODE1..4 by SOURCE (DOMAIN.md; PRIM_OUT by SOURCE, ICDVER and         by SOURCE
+                CATEGORY ICD<n> / ICP<n> / OP<n>)      CATEGORY
 ==============  =====================================  ==============================  ==========
 
 **Combination codes** (Finnish ICD-10: ``+`` cause, ``*`` symptom, ``&``
@@ -395,7 +396,8 @@ def finngen_events(s: Shared) -> list[str]:
         WHEN f.SOURCE = 'PURCH' THEN CASE WHEN {use_vnr} THEN 'VNRfi' ELSE 'ATC' END
         WHEN f.SOURCE = 'CANC' THEN 'ICDO3'
         WHEN f.SOURCE = 'REIMB' AND cb_clean_code(f.CODE2) IS NULL THEN 'REIMB'
-        WHEN f.SOURCE = 'PRIM_OUT' AND upper(coalesce(f.ICDVER, '')) LIKE 'ICP%' THEN 'ICPC'
+        WHEN f.SOURCE = 'PRIM_OUT' AND upper(coalesce(f.CATEGORY, '')) LIKE 'ICP%' THEN 'ICPC'
+        WHEN f.SOURCE = 'PRIM_OUT' AND upper(coalesce(f.CATEGORY, '')) LIKE 'OP%' THEN 'NCSPfi'
         ELSE {_finngen_icd_vocabulary('f')} END"""
     raw = f"""CASE
         WHEN f.SOURCE = 'PURCH' THEN CASE WHEN {use_vnr} THEN f.CODE3 ELSE f.CODE1 END
@@ -404,6 +406,8 @@ def finngen_events(s: Shared) -> list[str]:
         ELSE {icd_whole} END"""
     domain = """CASE
         WHEN f.SOURCE IN ('OPER_IN', 'OPER_OUT') THEN 'Procedure'
+        WHEN f.SOURCE = 'PRIM_OUT' AND upper(coalesce(f.CATEGORY, '')) LIKE 'OP%' THEN 'Procedure'
+        WHEN f.SOURCE = 'PRIM_OUT' AND starts_with(coalesce(trim(f.CODE1), ''), '-') THEN 'Observation'
         WHEN f.SOURCE = 'PURCH' THEN 'Drug' ELSE 'Condition' END"""
     type_concept = (
         f"CASE f.SOURCE WHEN 'PURCH' THEN {C.TYPE_PHARMACY_CLAIM} WHEN 'DEATH' THEN {C.TYPE_DEATH_CERTIFICATE} "
@@ -411,7 +415,10 @@ def finngen_events(s: Shared) -> list[str]:
     )
     status = f"""CASE
         WHEN f.SOURCE = 'DEATH' THEN {death_status}
-        WHEN f.SOURCE IN ('INPAT', 'OUTPAT', 'PRIM_OUT') THEN {_status("coalesce(f.CATEGORY, '0') = '0'")} END"""
+        WHEN f.SOURCE IN ('INPAT', 'OUTPAT') THEN {_status("coalesce(f.CATEGORY, '0') = '0'")}
+        WHEN f.SOURCE = 'PRIM_OUT' AND upper(coalesce(f.CATEGORY, '')) NOT LIKE 'OP%'
+             AND NOT starts_with(coalesce(trim(f.CODE1), ''), '-')
+        THEN {_status("regexp_extract(coalesce(f.CATEGORY, ''), '[0-9]+$') = '0'")} END"""
     return [
         _event(
             {

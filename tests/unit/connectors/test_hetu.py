@@ -167,6 +167,8 @@ def test_make_hetus_valid_unique_sexed_with_all_sign_classes():
     keys = d.astype(np.int64) * 1000 + individual_numbers(first)
     second = make_hetus(d[:100], np.ones(100, bool), rng, taken=keys)
     assert not set(individual_numbers(second)) & set(individual_numbers(first))
+    third = make_hetus(d[:100], np.ones(100, bool), rng, taken=lambda k: np.isin(k, keys))  # a look-up callable
+    assert not set(individual_numbers(third)) & set(individual_numbers(first))
 
 
 def test_make_hetus_rejects_impossible_requests():
