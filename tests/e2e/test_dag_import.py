@@ -8,11 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
-DAG_FILE = REPO / "dags" / "tw_nhird_to_omop.py"
+DAG_FILES = {"tw_nhird_to_omop": "Taiwan", "fi_registers_to_omop": "Finnish"}
 
 
-def test_dag_parses_with_expected_tasks_and_conventions(tmp_path):
+@pytest.mark.parametrize("dag_id", sorted(DAG_FILES))
+def test_dag_parses_with_expected_tasks_and_conventions(tmp_path, dag_id):
+    DAG_FILE = REPO / "dags" / f"{dag_id}.py"
+    word = DAG_FILES[dag_id]
     code = f"""
 import os, sys, time, datetime
 t0 = time.perf_counter()
@@ -21,8 +26,8 @@ spec = importlib.util.spec_from_file_location("d", {str(DAG_FILE)!r})
 m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
 from airflow.sdk import DAG
 dag = [v for v in vars(m).values() if isinstance(v, DAG)][0]
-assert dag.dag_id == "tw_nhird_to_omop", dag.dag_id
-assert dag.doc_md and "Taiwan" in dag.doc_md
+assert dag.dag_id == {dag_id!r}, dag.dag_id
+assert dag.doc_md and {word!r} in dag.doc_md
 assert dag.start_date.tzinfo is not None
 assert set(dag.task_ids) == {{"extract", "stage", "map_to_omop", "load", "summarise"}}, dag.task_ids
 assert dag.get_task("summarise").upstream_task_ids == {{"load"}}
@@ -36,8 +41,9 @@ print("PARSE_SECONDS", time.perf_counter() - t0)
     assert "PARSE_SECONDS" in proc.stdout
 
 
-def test_dag_file_only_wires_library_code():
-    tree = ast.parse(DAG_FILE.read_text())
+@pytest.mark.parametrize("dag_id", sorted(DAG_FILES))
+def test_dag_file_only_wires_library_code(dag_id):
+    tree = ast.parse((REPO / "dags" / f"{dag_id}.py").read_text())
     top_imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     modules = {(n.module or "") if isinstance(n, ast.ImportFrom) else n.names[0].name for n in top_imports}
     assert modules <= {"__future__", "pathlib", "pendulum", "airflow.sdk"}, modules

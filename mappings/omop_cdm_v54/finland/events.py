@@ -16,7 +16,9 @@ avohilmo_icpc2  ICPC2; process codes (-30 ...)         ICPC                     
                                                                                         Observation
 avohilmo_proc   TOIMP                                  NCSPfi (SPAT for SPAT codes)    Procedure
 kela_purchase   VNRO, else ATC when the VNR has no     VNRfi / ATC                     Drug
-                mapping
+                mapping (column group 'ATC (VNRO
+                unmapped)'; the source value stays
+                the VNR)
 kela_reimb      DIAG (the diagnosis of the right), else  ICD10fi / REIMB                 Condition
                 the right SK1 itself
 fcr             MORFO/BEH-TOPO                         ICDO3                           Condition
@@ -254,14 +256,15 @@ def kela_events(s: Shared) -> list[str]:
             {
                 "family": "'kela'",
                 "stg_table": "'kela_purchase'",
-                "column_group": f"CASE WHEN {use_vnr} THEN 'VNRO' ELSE 'ATC' END",
+                "column_group": f"CASE WHEN {use_vnr} THEN 'VNRO' ELSE 'ATC (VNRO unmapped)' END",
                 "column_name": f"CASE WHEN {use_vnr} THEN 'VNRO' ELSE 'ATC' END",
                 "person_key": "k.person_key",
                 "visit_occurrence_id": "k.visit_occurrence_id",
                 "start_date": "k.OSTOPV",
                 "type_concept_id": str(C.TYPE_PHARMACY_CLAIM),
                 "vocabulary_id": f"CASE WHEN {use_vnr} THEN 'VNRfi' ELSE 'ATC' END",
-                "raw_code": f"CASE WHEN {use_vnr} THEN k.VNRO ELSE k.ATC END",
+                "raw_code": "coalesce(k.VNRO, k.ATC)",  # drug_source_value: the package number as purchased
+                "source_code": f"CASE WHEN {use_vnr} THEN {vnr} ELSE cb_norm_code('ATC', k.ATC) END",
                 "default_domain": "'Drug'",
                 "emit_unmapped": "TRUE",
                 "quantity": "k.PLKM",
