@@ -19,7 +19,7 @@ help: ## list the targets
 
 env: .venv/.synced ## create or update the virtual environment from uv.lock
 
-demo: .venv/.synced ## generate a small Taiwan dataset, run the Airflow DAG in-process, print the summary
+demo: .venv/.synced ## generate small Taiwan and Finland datasets, run both DAGs in-process, print both summaries
 	$(PY) -m crossbridge.cli demo --workdir $(WORK)/demo --persons $(PERSONS)
 
 test: .venv/.synced ## run the whole test suite (services tests skip unless PostgreSQL/Redis are reachable)
@@ -28,7 +28,7 @@ test: .venv/.synced ## run the whole test suite (services tests skip unless Post
 test-fast: .venv/.synced ## unit tests only (no end-to-end DAG runs)
 	$(PY) -m pytest -q -m "not slow"
 
-bench: .venv/.synced ## throughput and memory at ~1M and ~10M source rows vs the DuckDB I/O floor
+bench: .venv/.synced ## per site (Taiwan, Finland): throughput and memory at ~1M and ~10M source rows vs the DuckDB I/O floor
 	$(PY) -m bench.run_bench --sizes 1M,10M --out bench/out
 
 bench-large: .venv/.synced ## the same at ~50M source rows (long)

@@ -1,4 +1,4 @@
-"""``make bench``: Taiwan pipeline throughput and memory against an I/O floor.
+"""``make bench``: each site's pipeline throughput and memory against an I/O floor.
 
 For each size the same synthetic extract is (1) copied by DuckDB from the
 raw CSV files to Parquet — the I/O floor: read every byte, parse, write
@@ -9,7 +9,10 @@ The data is generated as UTF-8 so that DuckDB, which reads no CP950 without
 a downloaded extension, can read the very same files; claim files are ASCII,
 so their bytes are identical in both encodings.
 
-Output: a table on stdout and ``<out>/bench-<size>.json``.
+The Finnish register extracts (``;``, Latin-1) are read by DuckDB's floor
+copy with ``encoding='latin-1'``; the FinnGen layout is not benchmarked.
+
+Output: a table on stdout and ``<out>/bench-<site>-<size>.json``.
 """
 
 from __future__ import annotations
@@ -23,8 +26,22 @@ import sys
 import time
 from pathlib import Path
 
-ROWS_PER_PERSON = 205  # measured: ~51 source rows per person-year over 4 years (2014-2017)
 SIZES = {"1M": 1_000_000, "10M": 10_000_000, "50M": 50_000_000}
+# per site: source rows per person over the benchmark years (measured), generator options, floor read options
+SITES = {
+    "taiwan": {
+        "rows_per_person": 205,  # ~51 source rows per person-year over 4 years (2014-2017)
+        "synth": ["--encoding", "utf-8"],
+        "run": ["--encoding", "utf-8"],
+        "read": "delim=','",
+    },
+    "finland": {
+        "rows_per_person": 51,  # ~13 source rows per person-year over 4 years (2014-2017)
+        "synth": [],
+        "run": [],
+        "read": "delim=';', encoding='latin-1'",
+    },
+}
 
 
 def measured(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
@@ -47,7 +64,7 @@ def measured(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
 WRAP = [sys.executable, "-m", "bench.peak_rss", "--"]
 
 
-def floor_cmd(landing: Path, out: Path) -> list[str]:
+def floor_cmd(landing: Path, out: Path, read_options: str) -> list[str]:
     code = f"""
 import duckdb, glob, os, re
 con = duckdb.connect()
@@ -55,11 +72,11 @@ con.execute("SET threads = 2")
 files = sorted(glob.glob({str(landing)!r} + '/*.csv'))
 groups = {{}}
 for f in files:
-    stem = re.sub(r'\\d+$', '', os.path.basename(f)[:-4])
+    stem = re.sub(r'_?\\d+$', '', os.path.basename(f)[:-4])
     groups.setdefault(stem, []).append(f)
 os.makedirs({str(out)!r}, exist_ok=True)
 for stem, fs in groups.items():
-    con.execute(f"COPY (SELECT * FROM read_csv({{fs!r}}, header=true, all_varchar=true, quote='', escape='', "
+    con.execute(f"COPY (SELECT * FROM read_csv({{fs!r}}, header=true, all_varchar=true, quote='', escape='', {read_options}, "
                 f"ignore_errors=true, null_padding=true)) TO '{str(out)}/{{stem}}.parquet' (FORMAT parquet)")
 """
     return [*WRAP, sys.executable, "-c", code]
@@ -68,35 +85,54 @@ for stem, fs in groups.items():
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1M,10M")
+    ap.add_argument("--sites", default="taiwan,finland")
     ap.add_argument("--out", type=Path, default=Path("bench/out"))
     ap.add_argument("--repeat", type=int, default=1, help="pipeline/floor repetitions (median reported)")
     args = ap.parse_args(argv)
     rows_table = []
-    for size in args.sizes.split(","):
+    for site in args.sites.split(","):
+        for size in args.sizes.split(","):
+            rows_table.append(bench_one(site, size, args))
+    print()
+    print(f"{'site':>8} {'size':>5} {'rows in':>12} {'raw MB':>8} {'floor s':>8} {'pipe s':>8} {'rows/s':>10} "
+          f"{'x floor':>8} {'peak MB':>8}")
+    for r in rows_table:
+        print(f"{r['site']:>8} {r['size']:>5} {r['rows_in']:>12,} {r['raw_mb']:>8} {r['floor_seconds']:>8} "
+              f"{r['pipeline_seconds']:>8} {r['rows_per_second']:>10,} {r['ratio_to_floor']:>8} "
+              f"{r['pipeline_peak_mb']:>8}")
+    return 0
+
+
+def bench_one(site: str, size: str, args) -> dict:
+    """Generate (once), then measure the floor and the pipeline for one site and size."""
+    cfg = SITES[site]
+    if True:
         target = SIZES[size]
-        base = args.out / size
+        base = args.out / site / size
         landing = base / "landing"
-        persons = max(100, target // ROWS_PER_PERSON)
-        if not (landing / "_ground_truth" / "manifest.json").exists():
-            print(f"[{size}] generating {persons:,} persons …", flush=True)
-            gen_s, gen_peak, _ = measured([*WRAP, sys.executable, "-m", "crossbridge.cli", "synth", "taiwan",
+        persons = max(100, target // cfg["rows_per_person"])
+        done = landing / "_ground_truth" / "bench-generated"
+        if not done.exists():
+            print(f"[{site} {size}] generating {persons:,} persons …", flush=True)
+            subprocess.run(["rm", "-rf", str(landing)], check=True)
+            gen_s, gen_peak, _ = measured([*WRAP, sys.executable, "-m", "crossbridge.cli", "synth", site,
                                            "--persons", str(persons), "--years", "2014-2017", "--seed", "42",
-                                           "--out", str(landing), "--encoding", "utf-8"])
+                                           "--out", str(landing), *cfg["synth"]])
+            done.write_text("ok\n")
         else:
             gen_s, gen_peak = float("nan"), 0
-        manifest = json.loads((landing / "_ground_truth" / "manifest.json").read_text())
-        rows_in = sum(manifest["rows_per_file"].values()) if "rows_per_file" in manifest else None
+        rows_in = None
         raw_bytes = sum(p.stat().st_size for p in landing.glob("*.csv"))
         floors, pipes, peaks, floor_peaks, stage_s = [], [], [], [], []
         for i in range(args.repeat):
-            fs, fpeak, _ = measured(floor_cmd(landing, base / f"floor{i}"))
+            fs, fpeak, _ = measured(floor_cmd(landing, base / f"floor{i}", cfg["read"]))
             floors.append(fs)
             floor_peaks.append(fpeak)
             work = base / f"work{i}"
             subprocess.run(["rm", "-rf", str(work)], check=True)
-            ps, peak, _ = measured([*WRAP, sys.executable, "-m", "crossbridge.cli", "run", "taiwan",
+            ps, peak, _ = measured([*WRAP, sys.executable, "-m", "crossbridge.cli", "run", site,
                                     "--landing", str(landing), "--workdir", str(work), "--no-airflow",
-                                    "--encoding", "utf-8"], env={"CROSSBRIDGE_SITE_SECRET": "bench"})
+                                    *cfg["run"]], env={"CROSSBRIDGE_SITE_SECRET": "bench"})
             pipes.append(ps)
             peaks.append(peak)
             summ = json.loads(next((work / "runs").glob("*/summary.json")).read_text())
@@ -106,7 +142,7 @@ def main(argv=None) -> int:
         floor = statistics.median(floors)
         pipe = statistics.median(pipes)
         result = {
-            "size": size, "persons": persons, "rows_in": rows_in, "raw_mb": round(raw_bytes / 2**20, 1),
+            "site": site, "size": size, "persons": persons, "rows_in": rows_in, "raw_mb": round(raw_bytes / 2**20, 1),
             "generate_seconds": round(gen_s, 1), "generate_peak_mb": round(gen_peak / 2**20),
             "floor_seconds": round(floor, 2), "floor_peak_mb": round(max(floor_peaks) / 2**20),
             "pipeline_seconds": round(pipe, 2), "pipeline_peak_mb": round(max(peaks) / 2**20),
@@ -115,17 +151,9 @@ def main(argv=None) -> int:
             "repeat": args.repeat,
         }
         (args.out).mkdir(parents=True, exist_ok=True)
-        (args.out / f"bench-{size}.json").write_text(json.dumps(result, indent=2))
-        rows_table.append(result)
+        (args.out / f"bench-{site}-{size}.json").write_text(json.dumps(result, indent=2))
         print(json.dumps(result), flush=True)
-    print()
-    print(f"{'size':>5} {'rows in':>12} {'raw MB':>8} {'floor s':>8} {'pipe s':>8} {'rows/s':>10} "
-          f"{'x floor':>8} {'peak MB':>8}")
-    for r in rows_table:
-        print(f"{r['size']:>5} {r['rows_in']:>12,} {r['raw_mb']:>8} {r['floor_seconds']:>8} "
-              f"{r['pipeline_seconds']:>8} {r['rows_per_second']:>10,} {r['ratio_to_floor']:>8} "
-              f"{r['pipeline_peak_mb']:>8}")
-    return 0
+        return result
 
 
 if __name__ == "__main__":
