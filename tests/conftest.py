@@ -23,9 +23,13 @@ def _unavailable(message: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    """URL of a fresh, uniquely named schema in database ``test``; dropped afterwards."""
+    """URL of a fresh, uniquely named schema in database ``test`` per test module; dropped afterwards.
+
+    Per module, not per session: modules that share a worker process must not see
+    each other's tables (a load in one would change another's row counts).
+    """
     import psycopg
 
     try:

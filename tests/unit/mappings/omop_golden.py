@@ -1,10 +1,14 @@
-"""Golden-file support for the Taiwan OMOP mapping tests.
+"""Golden-file support for the OMOP mapping tests of each site (Taiwan by default, Finland).
 
-A case is ``tests/fixtures/taiwan/<case>.input/<stg table>.csv`` (a CSV per
+A :class:`GoldenSite` names a site's fixture folder, staging tables and
+mappings (:data:`TAIWAN_SITE`, :data:`FINLAND_SITE`); every function takes an
+optional ``site`` and defaults to Taiwan, so the Taiwan tests read as before.
+
+A case is ``tests/fixtures/<site>/<case>.input/<stg table>.csv`` (a CSV per
 staging table, any subset of the staging columns; absent tables are empty,
 absent columns NULL, ``_source_file``/``_row_number`` default to
-``<case>/<table>.csv`` and the data line number) plus the shared vocabulary in
-``tests/fixtures/taiwan/vocabulary``.  Expected output is
+``<case>/<table>.csv`` and the data line number; booleans ``true``/``false``)
+plus the site's shared vocabulary in ``tests/fixtures/<site>/vocabulary``.  Expected output is
 ``<case>.expected/<omop table>.csv`` for every non-empty CDM table.
 
 Ids are rendered readably: ``person_id`` as the number (fixture person_keys
@@ -16,32 +20,68 @@ build's intermediates.  Rows are sorted by their rendered text.
 from __future__ import annotations
 
 import csv
-import functools
 import datetime as dt
+import functools
 import os
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from connectors.finland import layout as fi_layout
 from connectors.taiwan import layout
-from mappings.omop_cdm_v54.build import EXTRA_STAGING_COLUMNS, TABLE_MAPPINGS, build_omop
+from mappings.omop_cdm_v54.build import EXTRA_STAGING_COLUMNS, TAIWAN, SiteMapping, build_omop
+from mappings.omop_cdm_v54.finland import FINLAND
 from terminology.omop_cdm import CDM
 from terminology.source_to_standard import create_view
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "taiwan"
+FIXTURES_ROOT = Path(__file__).resolve().parents[2] / "fixtures"
+FIXTURES = FIXTURES_ROOT / "taiwan"
 VOCAB_DIR = FIXTURES / "vocabulary"
 UPDATE = os.environ.get("CROSSBRIDGE_UPDATE_GOLDEN") == "1"
 META = {"source_release_date": "2024-01-31", "cdm_release_date": "2024-02-15", "cdm_etl_reference": "test"}
 
 _ARROW = {"string": pa.string(), "date32": pa.date32(), "int32": pa.int32(), "int64": pa.int64(),
-          "float64": pa.float64()}
-_DUCK = {"string": "VARCHAR", "date32": "DATE", "int32": "INTEGER", "int64": "BIGINT", "float64": "DOUBLE"}
+          "float64": pa.float64(), "bool": pa.bool_()}
+_DUCK = {"string": "VARCHAR", "date32": "DATE", "int32": "INTEGER", "int64": "BIGINT", "float64": "DOUBLE",
+         "bool": "BOOLEAN"}
 
 
-def case_names() -> list[str]:
-    return sorted(p.name[: -len(".input")] for p in FIXTURES.glob("*.input"))
+def staging_schema(ft: layout.FileType) -> list[tuple[str, str]]:
+    """Taiwan: the staging columns plus the link columns the consolidation adds (visit_key, stay_key)."""
+    cols = layout.staging_columns(ft)
+    return cols + [(c, "string") for c in EXTRA_STAGING_COLUMNS.get(ft.key, ())]
+
+
+@dataclass(frozen=True)
+class GoldenSite:
+    """What the golden machinery needs to know about one site."""
+
+    name: str
+    fixtures: Path  # tests/fixtures/<site>: <case>.input/, <case>.expected/, vocabulary/
+    file_types: tuple  # the site's staging tables
+    staging_schema: Callable[[object], list[tuple[str, str]]]  # file type -> (column, arrow type name)
+    mapping: SiteMapping
+
+    @property
+    def vocab_dir(self) -> Path:
+        return self.fixtures / "vocabulary"
+
+    @property
+    def table_mappings(self) -> dict:
+        return self.mapping.table_mappings
+
+
+TAIWAN_SITE = GoldenSite("taiwan", FIXTURES, layout.FILE_TYPES, staging_schema, TAIWAN)
+FINLAND_SITE = GoldenSite("finland", FIXTURES_ROOT / "finland", fi_layout.FILE_TYPES, fi_layout.staging_columns,
+                          FINLAND)
+
+
+def case_names(site: GoldenSite = TAIWAN_SITE) -> list[str]:
+    return sorted(p.name[: -len(".input")] for p in site.fixtures.glob("*.input"))
 
 
 def person_key(n: int, tail: str = "a") -> str:
@@ -58,18 +98,17 @@ def _convert(value: str, typ: str):
         return int(value)
     if typ == "float64":
         return float(value)
+    if typ == "bool":
+        if value not in ("true", "false"):
+            raise ValueError(f"boolean fixture values are 'true' or 'false', not {value!r}")
+        return value == "true"
     return value
 
 
-def staging_schema(ft: layout.FileType) -> list[tuple[str, str]]:
-    cols = layout.staging_columns(ft)
-    return cols + [(c, "string") for c in EXTRA_STAGING_COLUMNS.get(ft.key, ())]
-
-
-def load_staging(con, input_dir: Path, case: str) -> None:
+def load_staging(con, input_dir: Path, case: str, site: GoldenSite = TAIWAN_SITE) -> None:
     """Register every ``stg_<ft>`` table from the CSVs of one case (empty when absent)."""
-    for ft in layout.FILE_TYPES:
-        schema = staging_schema(ft)
+    for ft in site.file_types:
+        schema = site.staging_schema(ft)
         path = input_dir / f"{ft.key}.csv"
         rows: list[dict[str, str]] = []
         if path.exists():
@@ -114,10 +153,10 @@ def load_vocabulary(con, vocab_dir: Path = VOCAB_DIR) -> None:
     create_view(con)
 
 
-def connect_case(case: str) -> duckdb.DuckDBPyConnection:
+def connect_case(case: str, site: GoldenSite = TAIWAN_SITE) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    load_vocabulary(con)
-    load_staging(con, FIXTURES / f"{case}.input", case)
+    load_vocabulary(con, site.vocab_dir)
+    load_staging(con, site.fixtures / f"{case}.input", case, site)
     return con
 
 
@@ -130,10 +169,10 @@ def _id_columns(table: str) -> list[str]:
     ]
 
 
-def id_labels(con) -> dict[int, str]:
+def id_labels(con, site: GoldenSite = TAIWAN_SITE) -> dict[int, str]:
     """id -> business key, from the kept build intermediates."""
     labels: dict[int, str] = {}
-    for table in TABLE_MAPPINGS:
+    for table in site.table_mappings:
         pk = CDM.table(table).primary_key
         if not pk or pk[0] == "person_id":
             continue
@@ -173,11 +212,11 @@ def render_table(con, table: str, labels: dict[int, str]) -> list[list[str]]:
 
 
 @functools.lru_cache(maxsize=None)
-def build_and_render(case: str) -> tuple[dict[str, list[list[str]]], object]:
-    con = connect_case(case)
-    result = build_omop(con, META, keep_intermediates=True)
-    labels = id_labels(con)
-    rendered = {t: render_table(con, t, labels) for t in TABLE_MAPPINGS if result.rows[t]}
+def build_and_render(case: str, site: GoldenSite = TAIWAN_SITE) -> tuple[dict[str, list[list[str]]], object]:
+    con = connect_case(case, site)
+    result = build_omop(con, META, keep_intermediates=True, site=site.mapping)
+    labels = id_labels(con, site)
+    rendered = {t: render_table(con, t, labels) for t in site.table_mappings if result.rows[t]}
     con.close()
     return rendered, result
 
