@@ -186,7 +186,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     runs: list[tuple[str, Run, dict[str, Any], Path]] = []
     for site in args.sites:
         landing = workdir / "landing" / site
-        if not (landing / "_ground_truth" / "manifest.json").exists():
+        gt = landing / "_ground_truth"
+        if not ((gt / "manifest.json").exists() or (gt / "summary.json").exists()):  # written last by each generator
             print(f"Generating synthetic {site.capitalize()} extracts ({args.persons:,} persons, "
                   f"{args.years[0]}-{args.years[1]}) in {landing} …", flush=True)
             _generate(site, landing, args.persons, args.years, args.seed, args.defect_rate)

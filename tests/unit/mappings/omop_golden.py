@@ -56,7 +56,7 @@ def staging_schema(ft: layout.FileType) -> list[tuple[str, str]]:
     return cols + [(c, "string") for c in EXTRA_STAGING_COLUMNS.get(ft.key, ())]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity (build_and_render caches per case and site)
 class GoldenSite:
     """What the golden machinery needs to know about one site."""
 
