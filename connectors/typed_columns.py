@@ -76,7 +76,7 @@ _INT_RE = r"^-?[0-9]{1,18}$"
 _DEC_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"
 _FI_DATE_RE = (
     r"^(?P<d>[0-9]{1,2})\.(?P<m>[0-9]{1,2})\.(?P<y>[0-9]{4})"
-    r"(?: [0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?)?$"
+    r"(?: (?:[01]?[0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9])?)?$"
 )
 _ISO_DATE_RE = r"^(?P<y>[0-9]{4})-(?P<m>[0-9]{2})-(?P<d>[0-9]{2})$"
 _STUDY_ID_RE = r"^[A-Za-z0-9_-]{1,64}$"
@@ -339,13 +339,16 @@ def convert_hetu(arr: pa.Array) -> Converted:
     from connectors.finland.hetu import birth_dates, sex_codes, temporary_mask, valid_mask
 
     text, missing = _trimmed(arr)
-    ok = valid_mask(text)
+    births = birth_dates(text)
+    # a code whose birth date lies in the future (e.g. sign A on 131052: born 2052) is not a real person
+    ok = valid_mask(text) & ~_np(pc.greater(births, pa.scalar(dt.date.today(), pa.date32())))
     invalid = ~ok & ~missing
     conv = Converted(
-        text, missing, invalid, "invalid_national_id", "fails the henkilötunnus format, date, sign or check rule"
+        text, missing, invalid, "invalid_national_id",
+        "fails the henkilötunnus format, date, sign or check rule, or states a future birth date",
     )
     conv.extra[TEMPORARY_FLAG] = _mask_arr(temporary_mask(text) & ok)
-    conv.extra["hetu_birth_date"] = birth_dates(text)
+    conv.extra["hetu_birth_date"] = births
     conv.extra["hetu_sex"] = sex_codes(text)
     return conv
 

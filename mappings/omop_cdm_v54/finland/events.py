@@ -40,8 +40,8 @@ staged row behind the combination.  Unmapped parts keep concept 0.
 CATEGORY 0) 32902 primary, others 32908 secondary; causes of death 32911
 underlying (TPKS, CATEGORY U), 32897 immediate (VKS, I), 32894 contributory
 (M1-M4, c1..c4).  Types: care registers, cancer registry, reimbursement rights
-and FinnGen 32879 registry; Kela purchases 32869 pharmacy claim; causes of
-death 32815 death certificate.
+and FinnGen 32879 registry; Kela purchases (and FinnGen PURCH) 32869 pharmacy
+claim; causes of death (and FinnGen DEATH) 32815 death certificate.
 
 Drug purchases: quantity = PLKM (packages; negative for a returned purchase),
 days_supply not recorded by Kela (NULL: end = start).  A '#' ATC part routes to

@@ -61,17 +61,19 @@ def known_persons_sql(s: Shared) -> str:
     """
     parts = [
         "SELECT person_key, SYNTYMAPV AS birth_date, SUKUPUOLI AS sex, KOTIKUNTA AS municipality, "
-        f"1 AS prio, 'population' AS source, _source_file, _row_number, _src FROM {staged('population', s)}"
+        f"1 AS prio, 'population' AS source, NULL::DATE AS event_day, _source_file, _row_number, _src "
+        f"FROM {staged('population', s)}"
     ]
     for t in HETU_TABLES:
         if t == "population":
             continue
         parts.append(
-            f"SELECT person_key, hetu_birth_date, hetu_sex, NULL, 2, 'hetu', _source_file, _row_number, _src "
+            f"SELECT person_key, hetu_birth_date, hetu_sex, NULL, 2, 'hetu', NULL, _source_file, _row_number, _src "
             f"FROM {staged(t, s)}"
         )
     parts.append(
-        f"SELECT person_key, {finngen_birth_sql()}, NULL, NULL, 3, 'finngen', _source_file, _row_number, _src "
+        f"SELECT person_key, {finngen_birth_sql()}, NULL, NULL, 3, 'finngen', APPROX_EVENT_DAY, _source_file, "
+        "_row_number, _src "
         f"FROM {staged('finngen', s)}"
     )
     union = "\nUNION ALL\n".join(parts)
@@ -80,6 +82,5 @@ SELECT person_key, birth_date, sex, municipality, source, _src
 FROM ({union}) d
 WHERE person_key IS NOT NULL AND birth_date IS NOT NULL
 QUALIFY row_number() OVER (PARTITION BY person_key
-                           ORDER BY prio, CASE WHEN prio = 3 THEN birth_date END NULLS LAST,
-                                    _source_file DESC, _row_number DESC) = 1
+                           ORDER BY prio, event_day NULLS LAST, _source_file DESC, _row_number DESC) = 1
 """

@@ -19,7 +19,8 @@ routing, see :mod:`.` for the table list.)
 * **visit_occurrence**: one per visit of :mod:`.visits`.
 * **death**: one per person: causes-of-death register (32815, cause = TPKS in
   the ICD revision of KPV), else the population register's KUOLINPV (32879),
-  else a FinnGen DEATH row (32879), earliest date first within a source.
+  else a FinnGen DEATH row (32815; cause = CODE1 of the CATEGORY U row, in the
+  revision ICDVER states), earliest date first within a source.
 * **specimen**: one per biobank sample (NAYTE_ID), concept = the 'Maps to' of
   NAYTETYYPPI in the local vocabulary 'FI Biobank Specimen' (0 if none), type
   32879 registry, specimen_source_id = NAYTE_ID.
@@ -187,6 +188,13 @@ def visits_to_visit_occurrence(shared: Shared, provenance: bool = False) -> str:
     )
 
 
+def _finngen_icd(ver_col: str, date_col: str) -> str:
+    return (
+        f"CASE cb_clean_code({ver_col}) WHEN '10' THEN 'ICD10fi' WHEN '9' THEN 'ICD9fi' WHEN '8' THEN 'ICD8fi' "
+        f"ELSE {icd_vocabulary_sql(date_col)} END"
+    )
+
+
 def deaths_sql(s: Shared) -> str:
     """One death per known person (see the module docstring), with the cause mapped."""
     return f"""
@@ -200,13 +208,16 @@ WITH candidates AS (
     SELECT person_key, KUOLINPV, {C.TYPE_REGISTRY}, NULL, NULL, NULL, 2, 'population', _source_file, _row_number, _src
     FROM {staged('population', s)} WHERE KUOLINPV IS NOT NULL
     UNION ALL
-    SELECT person_key, APPROX_EVENT_DAY, {C.TYPE_REGISTRY}, NULL, NULL, NULL, 3, 'finngen', _source_file, _row_number,
-           _src
+    SELECT person_key, APPROX_EVENT_DAY, {C.TYPE_DEATH_CERTIFICATE},
+           CASE WHEN upper(CATEGORY) = 'U' THEN {_finngen_icd('ICDVER', 'APPROX_EVENT_DAY')} END,
+           CASE WHEN upper(CATEGORY) = 'U' THEN cb_clean_code(CODE1) END, 'CODE1', 3, 'finngen',
+           _source_file, _row_number, _src
     FROM {staged('finngen', s)} WHERE SOURCE = 'DEATH'
 ), chosen AS (
     SELECT *, cb_norm_code(vocabulary_id, raw_code) AS source_code FROM candidates
     WHERE death_date IS NOT NULL AND person_key IN (SELECT person_key FROM {s.persons_rel()})
-    QUALIFY row_number() OVER (PARTITION BY person_key ORDER BY prio, death_date, _source_file, _row_number) = 1
+    QUALIFY row_number() OVER (PARTITION BY person_key
+                               ORDER BY prio, death_date, raw_code IS NULL, _source_file, _row_number) = 1
 )
 SELECT c.*,
        CASE WHEN c.raw_code IS NOT NULL THEN coalesce(sc.concept_id, 0) END AS source_concept_id,

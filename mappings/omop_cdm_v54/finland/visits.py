@@ -14,8 +14,8 @@ hilmo      one per HILMO_ID (kept episode)             PALA 1 ward -> 9201, with
                                                        5 day surgery) -> 9202
 avohilmo   one per AVOHILMO_ID                         9202 outpatient             32879
 kela       one per person and purchase date (OSTOPV)   581458 pharmacy             32869
-finngen    one per person, SOURCE and INDEX for        INPAT/OPER_IN 9201,         32879
-           INPAT OUTPAT PRIM_OUT OPER_IN OPER_OUT       others 9202, PURCH 581458
+finngen    one per person, SOURCE and INDEX for        INPAT/OPER_IN 9201,         32879; PURCH
+           INPAT OUTPAT PRIM_OUT OPER_IN OPER_OUT       others 9202, PURCH 581458   32869
            PURCH
 =========  ==========================================  ==========================  ============
 
