@@ -59,28 +59,30 @@ def known_persons_sql(s: Shared) -> str:
     Within a source the latest row wins (file, row).  ``_src`` is the provenance
     of the chosen row.
     """
-    parts = [
-        "SELECT person_key, SYNTYMAPV AS birth_date, SUKUPUOLI AS sex, KOTIKUNTA AS municipality, "
-        f"1 AS prio, 'population' AS source, NULL::DATE AS event_day, _source_file, _row_number, _src "
-        f"FROM {staged('population', s)}"
-    ]
-    for t in HETU_TABLES:
-        if t == "population":
-            continue
-        parts.append(
-            f"SELECT person_key, hetu_birth_date, hetu_sex, NULL, 2, 'hetu', NULL, _source_file, _row_number, _src "
-            f"FROM {staged(t, s)}"
-        )
-    parts.append(
-        f"SELECT person_key, {finngen_birth_sql()}, NULL, NULL, 3, 'finngen', APPROX_EVENT_DAY, _source_file, "
-        "_row_number, _src "
-        f"FROM {staged('finngen', s)}"
+    hetu_rows = "\nUNION ALL\n".join(
+        f"SELECT person_key, hetu_birth_date, hetu_sex, _source_file, _row_number, _src FROM {staged(t, s)}"
+        for t in HETU_TABLES if t != "population"
     )
-    union = "\nUNION ALL\n".join(parts)
+    # one row per person and source first (hash aggregates spill; a window over every register row would not)
     return f"""
-SELECT person_key, birth_date, sex, municipality, source, _src
-FROM ({union}) d
-WHERE person_key IS NOT NULL AND birth_date IS NOT NULL
-QUALIFY row_number() OVER (PARTITION BY person_key
-                           ORDER BY prio, event_day NULLS LAST, _source_file DESC, _row_number DESC) = 1
+WITH candidates AS (
+    SELECT person_key, 1 AS prio, 'population' AS source,
+           arg_max({{'birth_date': SYNTYMAPV, 'sex': SUKUPUOLI, 'municipality': KOTIKUNTA, '_src': _src}},
+                   (_source_file, _row_number)) AS c
+    FROM {staged('population', s)} WHERE SYNTYMAPV IS NOT NULL GROUP BY person_key
+    UNION ALL
+    SELECT person_key, 2, 'hetu',
+           arg_max({{'birth_date': hetu_birth_date, 'sex': hetu_sex, 'municipality': NULL::VARCHAR, '_src': _src}},
+                   (_source_file, _row_number))
+    FROM ({hetu_rows}) WHERE hetu_birth_date IS NOT NULL GROUP BY person_key
+    UNION ALL
+    SELECT person_key, 3, 'finngen',
+           arg_min({{'birth_date': {finngen_birth_sql()}, 'sex': NULL::VARCHAR, 'municipality': NULL::VARCHAR,
+                    '_src': _src}}, (APPROX_EVENT_DAY, _source_file, _row_number))
+    FROM {staged('finngen', s)} WHERE APPROX_EVENT_DAY IS NOT NULL AND EVENT_AGE IS NOT NULL GROUP BY person_key
+)
+SELECT person_key, c.birth_date AS birth_date, c.sex AS sex, c.municipality AS municipality, source, c._src AS _src
+FROM candidates
+WHERE person_key IS NOT NULL AND c.birth_date IS NOT NULL
+QUALIFY row_number() OVER (PARTITION BY person_key ORDER BY prio) = 1
 """
