@@ -16,7 +16,10 @@ routing, see :mod:`.` for the table list.)
   of death, emigration and the end of the extract (31 December of the latest
   event year), widened to cover the person's own events; a FinnGen person from
   the first to the last event.  Provenance: the person's chosen row.
-* **visit_occurrence**: one per visit of :mod:`.visits`.
+* **visit_occurrence**: one per visit of :mod:`.visits`.  Its provenance is the
+  first staged row of the visit (a Kela pharmacy visit groups a day's
+  purchases, which reach drug_exposure themselves; a list of every row would be
+  an aggregate that cannot spill at 10M rows).
 * **death**: one per person: causes-of-death register (32815, cause = TPKS in
   the ICD revision of KPV), else the population register's KUOLINPV (32879),
   else a FinnGen DEATH row (32815; cause = CODE1 of the CATEGORY U row, in the
@@ -167,7 +170,7 @@ def visits_to_visit_occurrence(shared: Shared, provenance: bool = False) -> str:
     SELECT visit_key, visit_occurrence_id, any_value(person_key) AS person_key, min(visit_start) AS start_d,
            max(visit_end) AS end_d, any_value(visit_concept_id) AS concept_id,
            any_value(visit_type_concept_id) AS type_id, any_value(visit_source_value) AS source_value,
-           any_value(provider) AS provider, list(_src) AS prov
+           any_value(provider) AS provider, min(_src) AS _src
     FROM ({union}) x
     WHERE person_key IN (SELECT person_key FROM {s.persons_rel()})
     GROUP BY visit_key, visit_occurrence_id
@@ -184,7 +187,7 @@ def visits_to_visit_occurrence(shared: Shared, provenance: bool = False) -> str:
     }
     return cdm_select(
         "visit_occurrence", exprs, "v", with_sql=with_sql, provenance=provenance,
-        key_sql=ids.key_sql("visit_occurrence", "visit_key"), prov_sql="prov",
+        key_sql=ids.key_sql("visit_occurrence", "visit_key"), prov_sql="[_src]",
     )
 
 
