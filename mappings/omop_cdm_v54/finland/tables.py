@@ -158,22 +158,25 @@ def persons_to_observation_period(shared: Shared, provenance: bool = False) -> s
 
 def visits_to_visit_occurrence(shared: Shared, provenance: bool = False) -> str:
     s = shared
-    parts = []
-    for v in ("hilmo", "avohilmo", "kela", "finngen"):
-        care = "cb_clean_code(PALTU)" if v == "hilmo" else "NULL"
-        parts.append(
-            f"SELECT visit_key, visit_occurrence_id, person_key, visit_start, visit_end, visit_concept_id, "
-            f"visit_type_concept_id, visit_source_value, {care} AS provider, _src FROM {s.visits_rel(v)}"
-        )
-    union = "\nUNION ALL\n".join(parts)
+    cols = ("visit_key, visit_occurrence_id, person_key, visit_start AS start_d, visit_end AS end_d, "
+            "visit_concept_id AS concept_id, visit_type_concept_id AS type_id, visit_source_value AS source_value")
+    # Hilmo and Avohilmo rows are one per visit (keys made unique by consolidation); Kela and FinnGen rows
+    # are grouped by visit id with plain min/max aggregates (spillable; no lists)
+    grouped = "\nUNION ALL\n".join(
+        f"""SELECT min(visit_key), visit_occurrence_id, min(person_key), min(visit_start), max(visit_end),
+                   min(visit_concept_id), min(visit_type_concept_id), min(visit_source_value), NULL, min(_src)
+            FROM {s.visits_rel(v)} GROUP BY visit_occurrence_id"""
+        for v in ("kela", "finngen")
+    )
     with_sql = f"""v AS (
-    SELECT visit_key, visit_occurrence_id, any_value(person_key) AS person_key, min(visit_start) AS start_d,
-           max(visit_end) AS end_d, any_value(visit_concept_id) AS concept_id,
-           any_value(visit_type_concept_id) AS type_id, any_value(visit_source_value) AS source_value,
-           any_value(provider) AS provider, min(_src) AS _src
-    FROM ({union}) x
+    SELECT * FROM (
+        SELECT {cols}, cb_clean_code(PALTU) AS provider, _src FROM {s.visits_rel('hilmo')}
+        UNION ALL
+        SELECT {cols}, NULL, _src FROM {s.visits_rel('avohilmo')}
+        UNION ALL
+        {grouped}
+    ) x
     WHERE person_key IN (SELECT person_key FROM {s.persons_rel()})
-    GROUP BY visit_key, visit_occurrence_id
 )"""
     exprs = {
         "visit_occurrence_id": "visit_occurrence_id",
