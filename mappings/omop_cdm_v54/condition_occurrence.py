@@ -18,7 +18,8 @@ from .events import routed_table_select
 TABLE = "condition_occurrence"
 
 
-def _exprs() -> dict[str, str]:
+def routed_exprs() -> dict[str, str]:
+    """The table's columns over a routed event ``r`` (shared by every site's mapping of this table)."""
     return {
         "condition_concept_id": "r.target_concept_id",
         "condition_start_date": "r.start_date",
@@ -33,17 +34,17 @@ def _exprs() -> dict[str, str]:
 
 def claims_to_condition_occurrence(shared=None, provenance: bool = False) -> str:
     """Claims events (diagnoses, and any other claim code mapping to a Condition)."""
-    return routed_table_select(TABLE, ("claims",), _exprs(), shared, provenance)
+    return routed_table_select(TABLE, ("claims",), routed_exprs(), shared, provenance)
 
 
 def cancer_to_condition_occurrence(shared=None, provenance: bool = False) -> str:
     """Cancer registry tumours (ICDO3 morphology/behaviour-topography)."""
-    return routed_table_select(TABLE, ("cancer",), _exprs(), shared, provenance)
+    return routed_table_select(TABLE, ("cancer",), routed_exprs(), shared, provenance)
 
 
 def biobank_to_condition_occurrence(shared=None, provenance: bool = False) -> str:
     """Biobank events mapping to a Condition (none with the standard consent codes)."""
-    return routed_table_select(TABLE, ("biobank",), _exprs(), shared, provenance)
+    return routed_table_select(TABLE, ("biobank",), routed_exprs(), shared, provenance)
 
 
 MAPPINGS = (claims_to_condition_occurrence, cancer_to_condition_occurrence, biobank_to_condition_occurrence)

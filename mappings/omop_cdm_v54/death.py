@@ -22,7 +22,7 @@ from terminology import concepts as C
 from . import ids
 from .codes import ICD9_DEATH_FROM, ICD10_DEATH_FROM
 from .columns import cdm_select
-from .events import maps_to_sql, source_concepts_sql
+from .events import single_concept_sql
 from .provenance import staged_sql
 from .relations import shared_or_inline
 
@@ -45,22 +45,28 @@ WITH candidates AS (
     SELECT person_key, coalesce(OUT_DATE, APPL_END_DATE), {C.TYPE_CLAIM}, NULL, NULL, NULL,
            2, 'ipdte', _source_file, _row_number, _src
     FROM {s.visits_rel('ipdte')} WHERE cb_clean_code(TRAN_CODE) = '4'
-), chosen AS (
-    SELECT *, cb_norm_code(vocabulary_id, raw_code) AS source_code FROM candidates
-    WHERE death_date IS NOT NULL AND person_key IN (SELECT person_key FROM {s.persons_rel()})
-    QUALIFY row_number() OVER (PARTITION BY person_key
-                               ORDER BY prio, death_date, _source_file, _row_number) = 1
 )
-SELECT c.*,
-       CASE WHEN c.raw_code IS NOT NULL THEN coalesce(sc.concept_id, 0) END AS source_concept_id,
-       CASE WHEN c.raw_code IS NOT NULL THEN coalesce(
-           (SELECT min(m.target_concept_id) FROM ({maps_to_sql()}) m
-            WHERE m.source_vocabulary_id = c.vocabulary_id AND m.source_code = c.source_code
-              AND c.death_date BETWEEN m.source_valid_start AND m.source_valid_end), 0) END AS cause_concept_id,
-       [c._src] AS prov
-FROM chosen c
-LEFT JOIN ({source_concepts_sql()}) sc ON sc.vocabulary_id = c.vocabulary_id AND sc.concept_code = c.source_code
+SELECT * FROM ({chosen_deaths_sql("candidates", s)})
 """
+
+
+def chosen_deaths_sql(candidates: str, shared, order: str = "prio, death_date, _source_file, _row_number") -> str:
+    """One death per known person from ``candidates`` (a relation or CTE name), with its cause mapped.
+
+    ``candidates`` has person_key, death_date, type_concept_id, vocabulary_id,
+    raw_code (the cause as staged, NULL if none), column_group, prio, t and
+    provenance (_source_file, _row_number, _src); the first row per person by
+    ``order`` wins.  Adds source_code, source_concept_id, cause_concept_id (see
+    :func:`.events.single_concept_sql`) and ``prov``.  Shared by every site.
+    """
+    s = shared_or_inline(shared)
+    chosen = f"""
+SELECT *, cb_norm_code(vocabulary_id, raw_code) AS source_code FROM {candidates}
+WHERE death_date IS NOT NULL AND person_key IN (SELECT person_key FROM {s.persons_rel()})
+QUALIFY row_number() OVER (PARTITION BY person_key ORDER BY {order}) = 1
+"""
+    mapped = single_concept_sql(chosen, "c.vocabulary_id", "c.source_code", "c.death_date", "c.raw_code IS NOT NULL")
+    return f"SELECT * EXCLUDE (target_concept_id), target_concept_id AS cause_concept_id, [_src] AS prov FROM ({mapped})"
 
 
 def death_to_death(shared=None, provenance: bool = False) -> str:

@@ -13,7 +13,8 @@ from .events import routed_table_select
 TABLE = "device_exposure"
 
 
-def _exprs() -> dict[str, str]:
+def routed_exprs() -> dict[str, str]:
+    """The table's columns over a routed event ``r`` (shared by every site's mapping of this table)."""
     return {
         "device_concept_id": "r.target_concept_id",
         "device_exposure_start_date": "r.start_date",
@@ -27,12 +28,12 @@ def _exprs() -> dict[str, str]:
 
 def claims_to_device_exposure(shared=None, provenance: bool = False) -> str:
     """Claims special-material orders and other codes routed to Device."""
-    return routed_table_select(TABLE, ("claims",), _exprs(), shared, provenance)
+    return routed_table_select(TABLE, ("claims",), routed_exprs(), shared, provenance)
 
 
 def cancer_to_device_exposure(shared=None, provenance: bool = False) -> str:
     """Cancer registry codes routed to Device (normally none)."""
-    return routed_table_select(TABLE, ("cancer",), _exprs(), shared, provenance)
+    return routed_table_select(TABLE, ("cancer",), routed_exprs(), shared, provenance)
 
 
 MAPPINGS = (claims_to_device_exposure, cancer_to_device_exposure)

@@ -31,7 +31,7 @@ QUALIFY row_number() OVER (PARTITION BY cb_clean_code(DRUG_ID)
 """
 
 
-def _exprs() -> dict[str, str]:
+def routed_exprs() -> dict[str, str]:
     end = (
         "CASE WHEN r.days_supply >= 1 THEN r.start_date + CAST(r.days_supply - 1 AS INTEGER) "
         "ELSE r.start_date END"
@@ -46,7 +46,6 @@ def _exprs() -> dict[str, str]:
         "sig": "r.sig",
         "drug_source_value": "r.raw_code",
         "drug_source_concept_id": "r.source_concept_id",
-        "dose_unit_source_value": "dm.unit",
     }
 
 
@@ -54,7 +53,7 @@ def _select(families: tuple[str, ...], shared, provenance: bool) -> str:
     return routed_table_select(
         TABLE,
         families,
-        _exprs(),
+        {**routed_exprs(), "dose_unit_source_value": "dm.unit"},  # unit from the NHI drug master
         shared,
         provenance,
         extra_from=(

@@ -424,6 +424,28 @@ def maps_to_sql() -> str:
     )
 
 
+def single_concept_sql(rows_sql: str, vocabulary_sql: str, code_sql: str, date_sql: str,
+                       when_sql: str = "TRUE") -> str:
+    """``rows_sql`` (alias ``c``) plus ``source_concept_id`` and ``target_concept_id`` of one code per row.
+
+    For records that hold one physical thing (a death's cause, a specimen's type):
+    the 'Maps to' target valid on ``date_sql`` with the smallest concept id (0 if
+    none), and the code's own concept (0 if none).  Both are NULL where
+    ``when_sql`` is false (e.g. a death without a recorded cause).  The
+    expressions may use the columns of ``c``.
+    """
+    return f"""
+SELECT c.*,
+       CASE WHEN {when_sql} THEN coalesce(sc.concept_id, 0) END AS source_concept_id,
+       CASE WHEN {when_sql} THEN coalesce(
+           (SELECT min(m.target_concept_id) FROM ({maps_to_sql()}) m
+            WHERE m.source_vocabulary_id = {vocabulary_sql} AND m.source_code = {code_sql}
+              AND {date_sql} BETWEEN m.source_valid_start AND m.source_valid_end), 0) END AS target_concept_id
+FROM ({rows_sql}) c
+LEFT JOIN ({source_concepts_sql()}) sc ON sc.vocabulary_id = {vocabulary_sql} AND sc.concept_code = {code_sql}
+"""
+
+
 def routed_events_sql(shared: Shared | None = None, events_sql: str | None = None) -> str:
     """Events joined to their source concept and 'Maps to' targets, with the target table chosen.
 

@@ -13,7 +13,8 @@ from .events import routed_table_select
 TABLE = "measurement"
 
 
-def _exprs() -> dict[str, str]:
+def routed_exprs() -> dict[str, str]:
+    """The table's columns over a routed event ``r`` (shared by every site's mapping of this table)."""
     return {
         "measurement_concept_id": "r.target_concept_id",
         "measurement_date": "r.start_date",
@@ -25,17 +26,17 @@ def _exprs() -> dict[str, str]:
 
 def claims_to_measurement(shared=None, provenance: bool = False) -> str:
     """Claims codes (lab fee orders, diagnoses) routed to Measurement."""
-    return routed_table_select(TABLE, ("claims",), _exprs(), shared, provenance)
+    return routed_table_select(TABLE, ("claims",), routed_exprs(), shared, provenance)
 
 
 def cancer_to_measurement(shared=None, provenance: bool = False) -> str:
     """Cancer registry codes routed to Measurement (normally none)."""
-    return routed_table_select(TABLE, ("cancer",), _exprs(), shared, provenance)
+    return routed_table_select(TABLE, ("cancer",), routed_exprs(), shared, provenance)
 
 
 def biobank_to_measurement(shared=None, provenance: bool = False) -> str:
     """Biobank events routed to Measurement (normally none)."""
-    return routed_table_select(TABLE, ("biobank",), _exprs(), shared, provenance)
+    return routed_table_select(TABLE, ("biobank",), routed_exprs(), shared, provenance)
 
 
 MAPPINGS = (claims_to_measurement, cancer_to_measurement, biobank_to_measurement)

@@ -17,7 +17,8 @@ from .events import CONSENT_GIVEN_CODE, CONSENT_WITHDRAWN_CODE, routed_table_sel
 TABLE = "observation"
 
 
-def _exprs() -> dict[str, str]:
+def routed_exprs() -> dict[str, str]:
+    """The table's columns over a routed event ``r`` (shared by every site's mapping of this table)."""
     return {
         "observation_concept_id": "r.target_concept_id",
         "observation_date": "r.start_date",
@@ -30,17 +31,17 @@ def _exprs() -> dict[str, str]:
 
 def claims_to_observation(shared=None, provenance: bool = False) -> str:
     """Claims codes routed to Observation."""
-    return routed_table_select(TABLE, ("claims",), _exprs(), shared, provenance)
+    return routed_table_select(TABLE, ("claims",), routed_exprs(), shared, provenance)
 
 
 def cancer_to_observation(shared=None, provenance: bool = False) -> str:
     """Cancer registry codes routed to Observation (normally none)."""
-    return routed_table_select(TABLE, ("cancer",), _exprs(), shared, provenance)
+    return routed_table_select(TABLE, ("cancer",), routed_exprs(), shared, provenance)
 
 
 def bb_participant_to_observation(shared=None, provenance: bool = False) -> str:
     """Biobank consent given / withdrawn observations."""
-    return routed_table_select(TABLE, ("biobank",), _exprs(), shared, provenance)
+    return routed_table_select(TABLE, ("biobank",), routed_exprs(), shared, provenance)
 
 
 MAPPINGS = (claims_to_observation, cancer_to_observation, bb_participant_to_observation)

@@ -15,7 +15,8 @@ from .events import routed_table_select
 TABLE = "procedure_occurrence"
 
 
-def _exprs() -> dict[str, str]:
+def routed_exprs() -> dict[str, str]:
+    """The table's columns over a routed event ``r`` (shared by every site's mapping of this table)."""
     return {
         "procedure_concept_id": "r.target_concept_id",
         "procedure_date": "r.start_date",
@@ -29,17 +30,17 @@ def _exprs() -> dict[str, str]:
 
 def claims_to_procedure_occurrence(shared=None, provenance: bool = False) -> str:
     """Claims procedure codes and fee orders routed to Procedure."""
-    return routed_table_select(TABLE, ("claims",), _exprs(), shared, provenance)
+    return routed_table_select(TABLE, ("claims",), routed_exprs(), shared, provenance)
 
 
 def cancer_to_procedure_occurrence(shared=None, provenance: bool = False) -> str:
     """Cancer registry treatments whose local code maps to a Procedure."""
-    return routed_table_select(TABLE, ("cancer",), _exprs(), shared, provenance)
+    return routed_table_select(TABLE, ("cancer",), routed_exprs(), shared, provenance)
 
 
 def biobank_to_procedure_occurrence(shared=None, provenance: bool = False) -> str:
     """Biobank events mapping to a Procedure (normally none)."""
-    return routed_table_select(TABLE, ("biobank",), _exprs(), shared, provenance)
+    return routed_table_select(TABLE, ("biobank",), routed_exprs(), shared, provenance)
 
 
 MAPPINGS = (claims_to_procedure_occurrence, cancer_to_procedure_occurrence, biobank_to_procedure_occurrence)

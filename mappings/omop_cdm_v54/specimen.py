@@ -15,7 +15,7 @@ from terminology import concepts as C
 from . import ids
 from .columns import cdm_select
 from .provenance import staged_sql
-from .events import maps_to_sql, source_concepts_sql
+from .events import single_concept_sql
 from .relations import shared_or_inline
 
 SPECIMEN_VOCABULARY = "NBCT Specimen"
@@ -35,13 +35,7 @@ WITH participant AS (
     JOIN participant p ON p.participant_id = cb_clean_code(x.PARTICIPANT_ID)
     WHERE p.person_key IN (SELECT person_key FROM {s.persons_rel()}) AND x.COLLECT_DATE IS NOT NULL
 )
-SELECT sp.*, coalesce(sc.concept_id, 0) AS source_concept_id,
-       coalesce((SELECT min(m.target_concept_id) FROM ({maps_to_sql()}) m
-                 WHERE m.source_vocabulary_id = '{SPECIMEN_VOCABULARY}' AND m.source_code = sp.source_code
-                   AND sp.COLLECT_DATE BETWEEN m.source_valid_start AND m.source_valid_end), 0) AS target_concept_id
-FROM sp
-LEFT JOIN ({source_concepts_sql()}) sc
-       ON sc.vocabulary_id = '{SPECIMEN_VOCABULARY}' AND sc.concept_code = sp.source_code
+{single_concept_sql("SELECT * FROM sp", f"'{SPECIMEN_VOCABULARY}'", "c.source_code", "c.COLLECT_DATE")}
 """
 
 

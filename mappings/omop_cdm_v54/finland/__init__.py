@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from connectors.finland import layout
 
+from .. import condition_occurrence, device_exposure, drug_exposure, measurement, observation, procedure_occurrence
 from ..build import SiteMapping
+from ..death import death_to_death
 from ..events import routed_table_select
 from ..provenance import files_sql
 from ..relations import Shared
@@ -25,6 +27,8 @@ FAMILIES = ("hilmo", "avohilmo", "kela", "reimb", "cancer", "death", "biobank", 
 
 
 def _routed(table: str, exprs: dict[str, str]):
+    """A mapping of ``table`` from the Finnish routed events, with the table's projection shared with Taiwan."""
+
     def mapping(shared: Shared, provenance: bool = False) -> str:
         return routed_table_select(table, FAMILIES, exprs, shared, provenance)
 
@@ -32,72 +36,19 @@ def _routed(table: str, exprs: dict[str, str]):
     return mapping
 
 
-_CONDITION = {
-    "condition_concept_id": "r.target_concept_id",
-    "condition_start_date": "r.start_date",
-    "condition_end_date": "r.end_date",
-    "condition_type_concept_id": "r.type_concept_id",
-    "condition_status_concept_id": "r.status_concept_id",
-    "condition_source_value": "r.raw_code",
-    "condition_source_concept_id": "r.source_concept_id",
-    "condition_status_source_value": "r.status_source_value",
-}
-_DRUG = {
-    "drug_concept_id": "r.target_concept_id",
-    "drug_exposure_start_date": "r.start_date",
-    "drug_exposure_end_date": (
-        "CASE WHEN r.days_supply >= 1 THEN r.start_date + CAST(r.days_supply - 1 AS INTEGER) ELSE r.start_date END"
-    ),
-    "drug_type_concept_id": "r.type_concept_id",
-    "quantity": "r.quantity",
-    "days_supply": "r.days_supply",
-    "drug_source_value": "r.raw_code",
-    "drug_source_concept_id": "r.source_concept_id",
-    "route_source_value": "NULL",
-}
-_PROCEDURE = {
-    "procedure_concept_id": "r.target_concept_id",
-    "procedure_date": "r.start_date",
-    "procedure_type_concept_id": "r.type_concept_id",
-    "procedure_source_value": "r.raw_code",
-    "procedure_source_concept_id": "r.source_concept_id",
-}
-_MEASUREMENT = {
-    "measurement_concept_id": "r.target_concept_id",
-    "measurement_date": "r.start_date",
-    "measurement_type_concept_id": "r.type_concept_id",
-    "measurement_source_value": "r.raw_code",
-    "measurement_source_concept_id": "r.source_concept_id",
-}
-_DEVICE = {
-    "device_concept_id": "r.target_concept_id",
-    "device_exposure_start_date": "r.start_date",
-    "device_type_concept_id": "r.type_concept_id",
-    "device_source_value": "r.raw_code",
-    "device_source_concept_id": "r.source_concept_id",
-}
-_OBSERVATION = {
-    "observation_concept_id": "r.target_concept_id",
-    "observation_date": "r.start_date",
-    "observation_type_concept_id": "r.type_concept_id",
-    "value_as_string": "r.value_as_string",
-    "observation_source_value": "r.raw_code",
-    "observation_source_concept_id": "r.source_concept_id",
-}
-
 TABLE_MAPPINGS = {
     "location": (T.population_to_location,),
     "care_site": (T.hilmo_to_care_site,),
     "person": (T.persons_to_person,),
     "observation_period": (T.persons_to_observation_period,),
     "visit_occurrence": (T.visits_to_visit_occurrence,),
-    "condition_occurrence": (_routed("condition_occurrence", _CONDITION),),
-    "drug_exposure": (_routed("drug_exposure", _DRUG),),
-    "procedure_occurrence": (_routed("procedure_occurrence", _PROCEDURE),),
-    "device_exposure": (_routed("device_exposure", _DEVICE),),
-    "measurement": (_routed("measurement", _MEASUREMENT),),
-    "observation": (_routed("observation", _OBSERVATION),),
-    "death": (T.deaths_to_death,),
+    "condition_occurrence": (_routed("condition_occurrence", condition_occurrence.routed_exprs()),),
+    "drug_exposure": (_routed("drug_exposure", drug_exposure.routed_exprs()),),
+    "procedure_occurrence": (_routed("procedure_occurrence", procedure_occurrence.routed_exprs()),),
+    "device_exposure": (_routed("device_exposure", device_exposure.routed_exprs()),),
+    "measurement": (_routed("measurement", measurement.routed_exprs()),),
+    "observation": (_routed("observation", observation.routed_exprs()),),
+    "death": (death_to_death,),
     "specimen": (T.samples_to_specimen,),
 }
 

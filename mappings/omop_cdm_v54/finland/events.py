@@ -81,9 +81,11 @@ def _finngen_icd_vocabulary(alias: str = "f") -> str:
 
 
 def mapped_codes_sql(vocabulary_id: str) -> str:
-    """Distinct source codes of ``vocabulary_id`` that have a 'Maps to' target."""
+    """Distinct source codes of ``vocabulary_id`` that have a 'Maps to' target (never NULL: the set is used
+    with NOT IN, which a NULL member would turn to NULL for every row)."""
     return (
-        f"SELECT DISTINCT source_code FROM ({maps_to_sql()}) WHERE source_vocabulary_id = {_q(vocabulary_id)}"
+        f"SELECT DISTINCT source_code FROM ({maps_to_sql()}) "
+        f"WHERE source_vocabulary_id = {_q(vocabulary_id)} AND source_code IS NOT NULL"
     )
 
 

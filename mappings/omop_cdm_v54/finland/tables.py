@@ -35,7 +35,8 @@ from terminology import concepts as C
 
 from .. import ids
 from ..columns import cdm_select
-from ..events import maps_to_sql, source_concepts_sql
+from ..death import chosen_deaths_sql
+from ..events import single_concept_sql
 from ..relations import Shared
 from .relations import icd_vocabulary_sql, staged
 
@@ -219,37 +220,9 @@ WITH candidates AS (
            CASE WHEN upper(CATEGORY) = 'U' THEN cb_clean_code(CODE1) END, 'CODE1', 3, 'finngen',
            _source_file, _row_number, _src
     FROM {staged('finngen', s)} WHERE SOURCE = 'DEATH'
-), chosen AS (
-    SELECT *, cb_norm_code(vocabulary_id, raw_code) AS source_code FROM candidates
-    WHERE death_date IS NOT NULL AND person_key IN (SELECT person_key FROM {s.persons_rel()})
-    QUALIFY row_number() OVER (PARTITION BY person_key
-                               ORDER BY prio, death_date, raw_code IS NULL, _source_file, _row_number) = 1
 )
-SELECT c.*,
-       CASE WHEN c.raw_code IS NOT NULL THEN coalesce(sc.concept_id, 0) END AS source_concept_id,
-       CASE WHEN c.raw_code IS NOT NULL THEN coalesce(
-           (SELECT min(m.target_concept_id) FROM ({maps_to_sql()}) m
-            WHERE m.source_vocabulary_id = c.vocabulary_id AND m.source_code = c.source_code
-              AND c.death_date BETWEEN m.source_valid_start AND m.source_valid_end), 0) END AS cause_concept_id,
-       [c._src] AS prov
-FROM chosen c
-LEFT JOIN ({source_concepts_sql()}) sc ON sc.vocabulary_id = c.vocabulary_id AND sc.concept_code = c.source_code
+SELECT * FROM ({chosen_deaths_sql("candidates", s, "prio, death_date, raw_code IS NULL, _source_file, _row_number")})
 """
-
-
-def deaths_to_death(shared: Shared, provenance: bool = False) -> str:
-    exprs = {
-        "person_id": ids.person_id_sql("person_key"),
-        "death_date": "death_date",
-        "death_type_concept_id": "type_concept_id",
-        "cause_concept_id": "cause_concept_id",
-        "cause_source_value": "raw_code",
-        "cause_source_concept_id": "source_concept_id",
-    }
-    return cdm_select(
-        "death", exprs, f"{shared.deaths_rel()} d", provenance=provenance,
-        key_sql=ids.key_sql("death", "person_key"), prov_sql="prov", order_by="person_id",
-    )
 
 
 def specimen_events_sql(s: Shared) -> str:
@@ -260,13 +233,7 @@ WITH sp AS (
     FROM {staged('fi_bb_sample', s)} x
     WHERE x.person_key IN (SELECT person_key FROM {s.persons_rel()}) AND x.KERAYSPV IS NOT NULL
 )
-SELECT sp.*, coalesce(sc.concept_id, 0) AS source_concept_id,
-       coalesce((SELECT min(m.target_concept_id) FROM ({maps_to_sql()}) m
-                 WHERE m.source_vocabulary_id = '{SPECIMEN_VOCABULARY}' AND m.source_code = sp.source_code
-                   AND sp.KERAYSPV BETWEEN m.source_valid_start AND m.source_valid_end), 0) AS target_concept_id
-FROM sp
-LEFT JOIN ({source_concepts_sql()}) sc
-       ON sc.vocabulary_id = '{SPECIMEN_VOCABULARY}' AND sc.concept_code = sp.source_code
+{single_concept_sql("SELECT * FROM sp", f"'{SPECIMEN_VOCABULARY}'", "c.source_code", "c.KERAYSPV")}
 """
 
 
