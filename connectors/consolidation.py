@@ -187,3 +187,35 @@ def reconcile(
             f"{k}: {entry.rows_in} staged rows but {entry.rows_out} kept + {entry.quarantined} quarantined + "
             f"{entry.merged} merged"
         )
+
+
+def consolidate(
+    staging: Path,
+    file_types: Iterable,
+    reasons: dict[str, str],
+    rules,
+    merged_types: Iterable[str],
+    memory_limit: str,
+    threads: int,
+) -> ConsolidateReport:
+    """The frame every site's consolidation runs in.
+
+    Clears the previous outputs of ``file_types``, removes exact duplicates
+    (:func:`dedupe`) of every staged type, calls the site's
+    ``rules(con, staging, present, report)`` (which writes ``tables/`` and adds
+    to ``q_<type>`` / ``m_<type>``), then :func:`reconcile` s every type
+    (``merged_types`` write ``merged/``).
+    """
+    staging = Path(staging)
+    file_types = tuple(file_types)
+    merged_types = frozenset(merged_types)
+    clear_outputs(staging, file_types)
+    report = ConsolidateReport()
+    with open_duckdb(staging, memory_limit, threads) as con:
+        present = present_types(staging, file_types)
+        for ft in present:
+            dedupe(con, staging, ft, report)
+        rules(con, staging, present, report)
+        for ft in present:
+            reconcile(con, staging, ft, report, reasons, ft.key in merged_types)
+    return report

@@ -103,6 +103,15 @@ def staging_columns(ft) -> list[tuple[str, str]]:
     return out
 
 
+def identify_file(file_types, file_name: str):
+    """The file type (of ``file_types``) a landing-zone file name belongs to, or None (case-insensitive)."""
+    low = file_name.lower()
+    for ft in file_types:  # a dozen file types, not rows
+        if ft.file_pattern.match(low):
+            return ft
+    return None
+
+
 # Quarantine reason codes every site's connector may write (sites add their own).
 COMMON_QUARANTINE_REASONS = {
     "invalid_national_id": "person identifier fails the format or check-character rule",
@@ -127,11 +136,7 @@ class SiteLayout:
 
     def identify(self, file_name: str):
         """The file type a landing-zone file name belongs to, or None."""
-        low = file_name.lower()
-        for ft in self.file_types:
-            if ft.file_pattern.match(low):
-                return ft
-        return None
+        return identify_file(self.file_types, file_name)
 
     @property
     def by_key(self) -> dict:

@@ -42,14 +42,11 @@ import duckdb
 from connectors.consolidation import (
     ConsolidateReport,
     clear_outputs,
+    consolidate,
     copy_parquet,
-    dedupe,
     lit,
-    open_duckdb,
     output_columns,
-    present_types,
     q,
-    reconcile,
 )
 from connectors.finland.layout import FILE_TYPES, QUARANTINE_REASONS, staging_columns
 
@@ -86,28 +83,22 @@ def table_columns(ft) -> list[tuple[str, str]]:
 
 def consolidate_finland(staging: Path, memory_limit: str = "1GB", threads: int = 2) -> ConsolidateReport:
     """Apply the consolidation rules (module docstring) to ``staging/raw`` and write tables/, quarantine/, merged/."""
-    staging = Path(staging)
-    clear_consolidated(staging)
-    report = ConsolidateReport()
-    with open_duckdb(staging, memory_limit, threads) as con:
-        present = present_types(staging, FILE_TYPES)
-        keys = {ft.key for ft in present}
-        for ft in present:
-            dedupe(con, staging, ft, report)
-        for ft in present:  # parents (and plain tables) first: children look up the kept parents
-            if ft.key == "hilmo":
-                _episodes(con, staging, ft)
-            elif ft.key in KEYS:
-                _keyed(con, staging, ft, KEYS[ft.key])
-            elif ft.key not in CHILDREN:
-                copy_parquet(con, f"SELECT {output_columns(ft, [])} FROM u_{ft.key}", _out(staging, ft))
-        for ft in present:
-            if ft.key in CHILDREN:
-                parent, id_col, reason = CHILDREN[ft.key]
-                _children(con, staging, ft, parent if parent in keys else None, id_col, reason)
-        for ft in present:
-            reconcile(con, staging, ft, report, QUARANTINE_REASONS, has_merged=ft.key == "hilmo")
-    return report
+    return consolidate(staging, FILE_TYPES, QUARANTINE_REASONS, _rules, ("hilmo",), memory_limit, threads)
+
+
+def _rules(con: duckdb.DuckDBPyConnection, staging: Path, present: list, report: ConsolidateReport) -> None:
+    keys = {ft.key for ft in present}
+    for ft in present:  # parents (and plain tables) first: children look up the kept parents
+        if ft.key == "hilmo":
+            _episodes(con, staging, ft)
+        elif ft.key in KEYS:
+            _keyed(con, staging, ft, KEYS[ft.key])
+        elif ft.key not in CHILDREN:
+            copy_parquet(con, f"SELECT {output_columns(ft, [])} FROM u_{ft.key}", _out(staging, ft))
+    for ft in present:
+        if ft.key in CHILDREN:
+            parent, id_col, reason = CHILDREN[ft.key]
+            _children(con, staging, ft, parent if parent in keys else None, id_col, reason)
 
 
 def _out(staging: Path, ft) -> Path:

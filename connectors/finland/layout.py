@@ -32,7 +32,15 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from connectors.layout import COMMON_QUARANTINE_REASONS, PERSON_KEY, PROVENANCE, C, Column, staging_columns
+from connectors.layout import (
+    COMMON_QUARANTINE_REASONS,
+    PERSON_KEY,
+    PROVENANCE,
+    C,
+    Column,
+    identify_file,
+    staging_columns,
+)
 
 __all__ = [
     "BY_KEY", "C", "Column", "FILE_TYPES", "FileType", "PERSON_KEY", "PROVENANCE", "QUARANTINE_REASONS",
@@ -289,11 +297,7 @@ ICD9_FROM = "1987-01-01"
 
 def identify(file_name: str) -> FileType | None:
     """The file type a landing-zone file name belongs to, or None."""
-    low = file_name.lower()
-    for ft in FILE_TYPES:
-        if ft.file_pattern.match(low):
-            return ft
-    return None
+    return identify_file(FILE_TYPES, file_name)
 
 
 # Quarantine reason codes: the connector writes these, the generator's ground

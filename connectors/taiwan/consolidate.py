@@ -54,13 +54,10 @@ from connectors.consolidation import (  # noqa: F401  (ConsolidateInvariantError
     ConsolidateReport,
     TableConsolidation,
     clear_outputs,
+    consolidate,
     data_columns,
-    open_duckdb,
-    present_types,
-    reconcile,
 )
 from connectors.consolidation import copy_parquet as _copy
-from connectors.consolidation import dedupe as _dedupe
 from connectors.consolidation import lit as _lit
 from connectors.consolidation import output_columns
 from connectors.consolidation import q as _q
@@ -105,27 +102,20 @@ def _stay_key_sql() -> str:
 
 def consolidate_taiwan(staging: Path, memory_limit: str = "1GB", threads: int = 2) -> ConsolidateReport:
     """Apply the consolidation rules (module docstring) to ``staging/raw`` and write tables/, quarantine/, merged/."""
-    staging = Path(staging)
-    clear_consolidated(staging)
-    report = ConsolidateReport()
-    with open_duckdb(staging, memory_limit, threads) as con:
-        present = present_types(staging, FILE_TYPES)
-        keys = {ft.key for ft in present}
-        for ft in present:
-            _dedupe(con, staging, ft, report)
-        for ft in present:
-            if ft.key in VISIT_ORDERS:
-                _visits(con, staging, ft, report)
-            elif ft.key in ORDER_VISITS:
-                continue
-            else:
-                _plain(con, staging, ft, keys)
-        for ft in present:
-            if ft.key in ORDER_VISITS:
-                _orders(con, staging, ft, ORDER_VISITS[ft.key] in keys, report)
-        for ft in present:
-            _reconcile(con, staging, ft, report)
-    return report
+    merged = (*VISIT_ORDERS, *ORDER_VISITS)
+    return consolidate(staging, FILE_TYPES, QUARANTINE_REASONS, _rules, merged, memory_limit, threads)
+
+
+def _rules(con: duckdb.DuckDBPyConnection, staging: Path, present: list, report: ConsolidateReport) -> None:
+    keys = {ft.key for ft in present}
+    for ft in present:
+        if ft.key in VISIT_ORDERS:
+            _visits(con, staging, ft, report)
+        elif ft.key not in ORDER_VISITS:
+            _plain(con, staging, ft, keys)
+    for ft in present:
+        if ft.key in ORDER_VISITS:
+            _orders(con, staging, ft, ORDER_VISITS[ft.key] in keys, report)
 
 
 def link_columns(ft: FileType) -> list[str]:
@@ -260,7 +250,3 @@ def _orders(
                'visit_key ' || visit_key || ' matches no kept {v} row'
         FROM c_{k} WHERE _kept_source IS NULL"""
     )
-
-
-def _reconcile(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, report: ConsolidateReport) -> None:
-    reconcile(con, staging, ft, report, QUARANTINE_REASONS, ft.key in VISIT_ORDERS or ft.key in ORDER_VISITS)

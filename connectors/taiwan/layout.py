@@ -29,6 +29,7 @@ from connectors.layout import (  # noqa: F401  (re-exported: the Taiwan contract
     C,
     Column,
     Kind,
+    identify_file,
     staging_columns,
 )
 
@@ -302,11 +303,7 @@ BY_KEY = {ft.key: ft for ft in FILE_TYPES}
 
 def identify(file_name: str) -> FileType | None:
     """The file type a landing-zone file name belongs to, or None."""
-    low = file_name.lower()
-    for ft in FILE_TYPES:
-        if ft.file_pattern.match(low):
-            return ft
-    return None
+    return identify_file(FILE_TYPES, file_name)
 
 
 
