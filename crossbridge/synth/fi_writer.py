@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 
 from connectors.finland.hetu import CHECK_CHARS
 from connectors.finland.layout import FILE_TYPES, FileType
+from crossbridge.synth.common import SynthWriteError
 
 DEFECT_TYPES = (
     "invalid_national_id",
@@ -63,10 +64,6 @@ _IMPOSSIBLE_DDMM = ("31.02", "30.02", "31.04", "31.06", "31.09", "31.11", "15.13
 _IMPOSSIBLE_ISO_MMDD = ("-02-31", "-02-30", "-04-31", "-13-01", "-00-15")
 _BAD_SIGNS = np.array(list("GZ*/_"))
 _BAD_DATES = ("3102", "3002", "3104", "1513", "0011", "3206")  # DDMM that never exist
-
-
-class SynthWriteError(ValueError):
-    """The generator handed the writer data that does not fit the layout."""
 
 
 @dataclass(frozen=True)

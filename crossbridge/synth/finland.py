@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,8 @@ from crossbridge.synth import fi_events as ev
 from crossbridge.synth.fi_format import decimal2, fi_date, fi_decimal, iso_date, lookup, padded, s
 from crossbridge.synth.fi_population import DAYS_PER_YEAR, FiPersons, days, make_persons
 from crossbridge.synth.fi_writer import DEFECT_TYPES, PARENT_LOST, Extras, FinnishFileSink
-from crossbridge.synth.taiwan import SynthArgumentError
+from crossbridge.synth.common import SynthArgumentError
+from crossbridge.synth.common import SynthReport as FinlandSynthReport
 
 __all__ = ["FinlandSynthReport", "LAYOUTS", "SynthArgumentError", "generate_finland"]
 
@@ -53,22 +53,6 @@ UNKNOWN_ICPC = ("A99", "Z29")
 UNKNOWN_VNR = ("990001", "990017")
 UNKNOWN_TOPO = "C779"
 UNKNOWN_SAMPLE = "SYLKI"
-
-
-@dataclass
-class FinlandSynthReport:
-    """What :func:`generate_finland` wrote."""
-
-    out_dir: Path
-    files: dict[str, int] = field(default_factory=dict)  # file name -> data lines written
-    defects: int = 0
-    person_years: float = 0.0
-    defects_by_type: dict[str, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["out_dir"] = str(self.out_dir)
-        return d
 
 
 def _year(day: np.ndarray) -> np.ndarray:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,8 @@ from numpy.random import PCG64, Generator, SeedSequence
 
 from connectors.taiwan import layout as L
 from crossbridge.synth import catalogue
+from crossbridge.synth.common import SynthArgumentError  # noqa: F401  (part of this module's API)
+from crossbridge.synth.common import SynthReport as TaiwanSynthReport
 from crossbridge.synth import tw_events as ev
 from crossbridge.synth.tw_masters import AREAS, BIOBANKS, Facilities, make_facilities
 from crossbridge.synth.tw_population import DAYS_PER_YEAR, N_COND, Persons, days, make_persons, month_index, month_start, ymd
@@ -37,26 +38,6 @@ UNKNOWN_ICD9 = ("7999", "V7281")
 UNKNOWN_ICD10CM = ("Q8789", "T8859")
 UNKNOWN_ICD10_WHO = ("Q878", "T885")
 UNKNOWN_DRUG = "AC99999100"
-
-
-class SynthArgumentError(ValueError):
-    """An argument of the generator is out of range."""
-
-
-@dataclass
-class TaiwanSynthReport:
-    """What :func:`generate_taiwan` wrote."""
-
-    out_dir: Path
-    files: dict[str, int] = field(default_factory=dict)  # file name -> data lines written
-    defects: int = 0
-    person_years: float = 0.0
-    defects_by_type: dict[str, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["out_dir"] = str(self.out_dir)
-        return d
 
 
 # ----------------------------------------------------------------- formatting

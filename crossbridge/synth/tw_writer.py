@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.taiwan.layout import FileType
+from crossbridge.synth.common import SynthWriteError
 
 DEFECT_TYPES = (
     "invalid_national_id",
@@ -34,10 +35,6 @@ _TEXT_FILES = ("hosb", "drug", "bb_participant")  # files whose lines carry Chin
 _IMPOSSIBLE_MMDD = ("0230", "0231", "0431", "0631", "0931", "1131", "1301", "0015")
 _IMPOSSIBLE_ROC_MMDD = ("/02/30", "/02/31", "/04/31", "/13/01", "/00/15")
 _BAD_SECOND = np.array(list("034567"))
-
-
-class SynthWriteError(ValueError):
-    """The generator handed the writer data that does not fit the layout."""
 
 
 @dataclass(frozen=True)
