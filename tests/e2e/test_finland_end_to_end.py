@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from e2e_cli import crossbridge
+from e2e_cli import crossbridge, run_site
 
 from connectors.finland import layout
 
@@ -142,12 +142,9 @@ def test_finngen_layout_runs_and_reconciles(tmp_path):
     landing = tmp_path / "finngen"
     crossbridge("synth", "finland", "--persons", "200", "--years", "1985-1998", "--seed", "5",
                 "--out", str(landing), "--layout", "finngen")
-    work = tmp_path / "work"
-    proc = crossbridge("run", "finland", "--landing", str(landing), "--workdir", str(work), "--no-airflow",
-                       env={"CROSSBRIDGE_SITE_SECRET": "e2e-secret"}, check=False)
-    run = sorted((work / "runs").glob("*-finland-*"))[-1]
-    s = json.loads((run / "summary.json").read_text())
-    assert s["state"] == "succeeded", proc.stderr[-3000:]
+    run = run_site("finland", landing, tmp_path / "work", "--no-airflow")
+    s = run["summary"]
+    assert s["state"] == "succeeded", run["proc"].stderr[-3000:]
     assert s["reconciled"] is True, s["reconciliation_problems"]
     assert s["rows_out"]["person"] > 150
     assert s["rows_out"]["condition_occurrence"] > 0 and s["rows_out"]["drug_exposure"] > 0
