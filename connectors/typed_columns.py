@@ -330,7 +330,7 @@ def convert_fi_decimal(arr: pa.Array) -> Converted:
     return conv
 
 
-def convert_hetu(arr: pa.Array) -> Converted:
+def convert_hetu(arr: pa.Array, today: dt.date | None = None) -> Converted:
     """Trimmed henkilötunnus checked for format, date, century sign and check character.
 
     Values are the raw codes (the caller pseudonymises); ``extra`` holds the
@@ -341,7 +341,7 @@ def convert_hetu(arr: pa.Array) -> Converted:
     text, missing = _trimmed(arr)
     births = birth_dates(text)
     # a code whose birth date lies in the future (e.g. sign A on 131052: born 2052) is not a real person
-    ok = valid_mask(text) & ~_np(pc.greater(births, pa.scalar(dt.date.today(), pa.date32())))
+    ok = valid_mask(text) & ~_np(pc.greater(births, pa.scalar(today or dt.date.today(), pa.date32())))
     invalid = ~ok & ~missing
     conv = Converted(
         text, missing, invalid, "invalid_national_id",
@@ -377,7 +377,7 @@ def convert_column(col: Column, arr: pa.Array, today: dt.date) -> Converted:
     if kind == "national_id":
         return convert_national_id(arr)
     if kind == "hetu":
-        return convert_hetu(arr)
+        return convert_hetu(arr, today)
     if kind == "study_id":
         return convert_study_id(arr)
     if kind == "fi_date":

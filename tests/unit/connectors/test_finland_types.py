@@ -276,6 +276,21 @@ def test_invalid_hetu_quarantined_without_the_raw_code() -> None:
     assert not pc.any(pc.match_substring(staged.column("person_key"), "131052")).as_py()
 
 
+def test_hetu_stating_a_birth_after_today_is_invalid() -> None:
+    # 131052A308T has a correct check character, but sign A puts the birth on 13.10.2052 (after TODAY);
+    # and a valid code with birth date 1.7.2024 is one day after TODAY (the date type_chunk is given)
+    from connectors.finland.hetu import is_valid
+
+    assert is_valid("131052A308T")
+    born_tomorrow = "010724A" + "902"
+    born_tomorrow += "0123456789ABCDEFHJKLMNPRSTUVWXY"[int("010724902") % 31]
+    assert is_valid(born_tomorrow)
+    staged, quarantine = typed("cod", [row("cod"), row("cod", HETU="131052A308T"), row("cod", HETU=born_tomorrow)])
+    assert staged.num_rows == 1
+    assert quarantine.column("reason").to_pylist() == ["invalid_national_id"] * 2
+    assert all("future birth date" in d for d in quarantine.column("detail").to_pylist())
+
+
 def test_fi_date_with_an_impossible_time_is_refused() -> None:
     c = convert_fi_date(pa.array(["03.02.2019 25:99", "03.02.2019 08:75:99"]), TODAY)
     assert c.invalid.tolist() == [True, True]
