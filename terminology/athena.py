@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from terminology.source_to_standard import create_view
+from terminology.errors import VocabularyFormatError
 from terminology.usagi import UsagiVocabulary, read_usagi
 
 # A Usagi overlay: an already read UsagiVocabulary, or
@@ -120,25 +121,6 @@ UNIQUE_KEYS = {
 }
 _SQL_TYPES = {"int": "INTEGER", "text": "VARCHAR", "date": "DATE", "float": "DOUBLE"}
 _DELIMITER_NONE = "\x1f"  # read whole lines: ASCII unit separator never occurs in Athena text
-
-
-class VocabularyFormatError(ValueError):
-    """A vocabulary file is missing or malformed; names the file, line and field."""
-
-    def __init__(self, message: str, file: Path | str | None = None, line: int | None = None,
-                 field: str | None = None):
-        where = ""
-        if file is not None:
-            where = f"{file}"
-            if line is not None:
-                where += f", line {line}"
-            if field is not None:
-                where += f", field {field}"
-            where += ": "
-        super().__init__(where + message)
-        self.file = None if file is None else str(file)
-        self.line = line
-        self.field = field
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from terminology.concepts import LANGUAGE_ENGLISH, LANGUAGE_FINNISH, LOCAL_BLOCK_SIZE
+from terminology.errors import VocabularyFormatError
 
 USAGI_COLUMNS = (
     "sourceCode", "sourceName", "sourceFrequency", "sourceAutoAssignedConceptIds", "matchScore",
@@ -96,22 +97,14 @@ ATHENA_SCHEMAS: dict[str, pa.Schema] = {
 }
 
 
-class UsagiFormatError(ValueError):
+class UsagiFormatError(VocabularyFormatError):
     """A Usagi file is missing or malformed; names the file, line and column."""
+
+    field_label = "column"
 
     def __init__(self, message: str, file: Path | str | None = None, line: int | None = None,
                  column: str | None = None):
-        where = ""
-        if file is not None:
-            where = f"{file}"
-            if line is not None:
-                where += f", line {line}"
-            if column is not None:
-                where += f", column {column}"
-            where += ": "
-        super().__init__(where + message)
-        self.file = None if file is None else str(file)
-        self.line = line
+        super().__init__(message, file, line, column)
         self.column = column
 
 
