@@ -55,7 +55,7 @@ from .cdm_source import SourceMeta, cdm_source
 from .codes import register_macros
 from .columns import KEY_COL, PROV_COL, cdm_columns
 from .death import death_to_death, deaths_sql
-from .events import routed_events_sql
+from .events import routed_code_usage_sql, routed_events_sql
 from .events import unique_visits_sql
 from .ids import IdCollision, find_duplicate_ids, find_id_collisions
 from .location import areas_to_location
@@ -282,9 +282,7 @@ def code_usage_sql(shared: Shared) -> str:
     """SELECT of code_usage: per source table/column group/code, its concepts and record count."""
     return f"""
 SELECT * FROM (
-    SELECT stg_table AS source_table, column_group AS source_column_group, vocabulary_id, source_code,
-           source_concept_id, target_concept_id, count(*) AS n_records
-    FROM {shared.routed_rel()} GROUP BY ALL
+{routed_code_usage_sql(shared)}
     UNION ALL
     SELECT 'bb_specimen', 'SPECIMEN_TYPE', 'NBCT Specimen', source_code, source_concept_id, target_concept_id,
            count(*)

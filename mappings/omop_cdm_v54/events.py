@@ -470,6 +470,16 @@ LEFT JOIN ({maps_to_sql()}) m
 """
 
 
+def routed_code_usage_sql(shared: Shared | None = None) -> str:
+    """code_usage rows of the routed events: per table, column group, vocabulary and code, its concepts and
+    record count (each site's code_usage adds its single-concept records: specimens, death causes)."""
+    s = shared_or_inline(shared)
+    return f"""
+    SELECT stg_table AS source_table, column_group AS source_column_group, vocabulary_id, source_code,
+           source_concept_id, target_concept_id, count(*) AS n_records
+    FROM {s.routed_rel()} GROUP BY ALL"""
+
+
 def event_key_sql(alias: str = "r") -> str:
     """Business key of a routed row: the event plus its target (one row per 'Maps to' target)."""
     return f"{alias}.event_key || '|' || CAST({alias}.target_concept_id AS VARCHAR)"

@@ -15,7 +15,7 @@ from connectors.finland import layout
 from .. import condition_occurrence, device_exposure, drug_exposure, measurement, observation, procedure_occurrence
 from ..build import SiteMapping
 from ..death import death_to_death
-from ..events import routed_table_select
+from ..events import routed_code_usage_sql, routed_table_select
 from ..provenance import files_sql
 from ..relations import Shared
 from . import tables as T
@@ -70,9 +70,7 @@ def _shared_sql(s: Shared) -> list[tuple[str, str]]:
 def _code_usage_sql(s: Shared) -> str:
     return f"""
 SELECT * FROM (
-    SELECT stg_table AS source_table, column_group AS source_column_group, vocabulary_id, source_code,
-           source_concept_id, target_concept_id, count(*) AS n_records
-    FROM {s.routed_rel()} GROUP BY ALL
+{routed_code_usage_sql(s)}
     UNION ALL
     SELECT 'fi_bb_sample', 'NAYTETYYPPI', '{T.SPECIMEN_VOCABULARY}', source_code, source_concept_id,
            target_concept_id, count(*)
