@@ -27,7 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from terminology.source_to_standard import create_view
-from terminology.errors import VocabularyFormatError
+from terminology.errors import MappingCycleError, VocabularyFormatError
+from terminology.overlay import (
+    EQUIVALENCE_COLUMNS, EQUIVALENCE_TABLE, FHIR_EQUIVALENCES, OverlayBuilder, OverlayVocabulary, usagi_overlay,
+)
 from terminology.usagi import UsagiVocabulary, read_usagi
 
 # A Usagi overlay: an already read UsagiVocabulary, or
@@ -93,6 +96,14 @@ VOCABULARY_TABLES: dict[str, tuple[tuple[str, str, bool], ...]] = {
         ("vocabulary_version", "text", False),
         ("vocabulary_concept_id", "int", True),
     ),
+    # not an Athena table: the project's FHIR equivalence per mapping (terminology/overlay.py), optional file
+    EQUIVALENCE_TABLE: (
+        ("concept_id_1", "int", True),
+        ("concept_id_2", "int", True),
+        ("relationship_id", "text", True),
+        ("equivalence", "text", True),
+        ("source", "text", False),
+    ),
     "drug_strength": (
         ("drug_concept_id", "int", True),
         ("ingredient_concept_id", "int", True),
@@ -132,6 +143,9 @@ class VocabularyLoadReport:
     vocabulary_versions: dict[str, str | None] = field(default_factory=dict)  # vocabulary_id -> version
     usagi_files: tuple[str, ...] = ()  # Usagi overlays, in load order
     usagi: dict[str, dict[str, object]] = field(default_factory=dict)  # vocabulary_id -> read_usagi report
+    imports: tuple[str, ...] = ()  # other overlays (FHIR, SOURCE_TO_CONCEPT_MAP, names), in load order
+    import_reports: dict[str, dict[str, object]] = field(default_factory=dict)  # path -> overlay report
+    checks: dict[str, int] = field(default_factory=dict)  # post-load checks: counts of what was noticed
 
 
 def _find_files(directory: Path) -> dict[str, Path]:
@@ -281,11 +295,10 @@ def read_usagi_specs(specs: Sequence[UsagiSpec]) -> list[UsagiVocabulary]:
     return out
 
 
-def _load_usagi(con, voc: UsagiVocabulary, i: int) -> None:
-    """Append one Usagi vocabulary to the loaded tables; raise on id or vocabulary clashes."""
-    tables = voc.to_athena_tables()
-    ids = f"_usagi_ids_{i}"
-    con.register(ids, voc.concepts.select(["concept_id", "line"]))
+def _load_overlay(con, ov: OverlayVocabulary, i: int) -> None:
+    """Append one overlay's rows to the loaded tables; raise on concept id or vocabulary clashes."""
+    ids = f"_overlay_ids_{i}"
+    con.register(ids, ov.concept_lines)
     try:
         clash = con.execute(
             f"""SELECT u.concept_id, u.line, c.vocabulary_id, c.concept_code FROM {ids} u
@@ -295,25 +308,37 @@ def _load_usagi(con, voc: UsagiVocabulary, i: int) -> None:
     if clash:
         cid, line, vocab, code = clash[0]
         raise VocabularyFormatError(f"duplicate concept_id {cid} (already loaded as {vocab} {code!r})",
-                                    voc.path, int(line), "ADD_INFO:sourceConceptId")
-    if con.execute("SELECT count(*) FROM vocabulary WHERE vocabulary_id = ?", [voc.vocabulary_id]).fetchall()[0][0]:
-        raise VocabularyFormatError(f"vocabulary {voc.vocabulary_id!r} is already loaded", voc.path)
+                                    ov.path, int(line), "concept_id")
+    for vocabulary_id in ov.new_vocabularies:
+        if con.execute("SELECT count(*) FROM vocabulary WHERE vocabulary_id = ?", [vocabulary_id]).fetchall()[0][0]:
+            raise VocabularyFormatError(f"vocabulary {vocabulary_id!r} is already loaded", ov.path)
     for table in ("concept", "concept_relationship", "concept_synonym", "vocabulary", "concept_class"):
-        name = f"_usagi_{table}_{i}"
+        if table not in ov.tables:
+            continue
+        name = f"_overlay_{table}_{i}"
         cols = ", ".join(c for c, _, _ in VOCABULARY_TABLES[table])
-        con.register(name, tables[table])
+        con.register(name, ov.tables[table])
         try:
-            where = (f" WHERE concept_class_id NOT IN (SELECT concept_class_id FROM concept_class)"
+            where = (" WHERE concept_class_id NOT IN (SELECT concept_class_id FROM concept_class)"
                      if table == "concept_class" else "")
             con.execute(f"INSERT INTO {table} SELECT {cols} FROM {name}{where}")
         finally:
             con.unregister(name)
+    if ov.equivalence.num_rows:
+        name = f"_overlay_equivalence_{i}"
+        con.register(name, ov.equivalence)
+        try:
+            con.execute(f"INSERT INTO {EQUIVALENCE_TABLE} SELECT {', '.join(EQUIVALENCE_COLUMNS)} FROM {name}")
+        finally:
+            con.unregister(name)
 
 
-def _check_usagi_targets(con, voc: UsagiVocabulary, i: int) -> None:
+def _check_overlay_targets(con, ov: OverlayVocabulary, i: int) -> None:
     """Every mapping target must exist in the loaded CONCEPT table (one anti-join)."""
-    name = f"_usagi_targets_{i}"
-    con.register(name, voc.mappings.select(["source_code", "target_concept_id", "line"]))
+    if not ov.mapping_lines.num_rows:
+        return
+    name = f"_overlay_targets_{i}"
+    con.register(name, ov.mapping_lines)
     try:
         row = con.execute(
             f"""SELECT m.line, m.source_code, m.target_concept_id FROM {name} m
@@ -324,17 +349,134 @@ def _check_usagi_targets(con, voc: UsagiVocabulary, i: int) -> None:
     if row:
         line, code, target = row[0]
         raise VocabularyFormatError(f"mapping target concept {target} of source code {code!r} is not in the "
-                                    f"loaded CONCEPT table", voc.path, int(line), "conceptId")
+                                    f"loaded CONCEPT table", ov.path, int(line), "conceptId")
+
+
+def _where(plan: list[tuple[int, dict[str, Path]]], overlays: list[OverlayVocabulary], table: str,
+           condition: str, params: list, overlay_key: tuple[str, str] | None = None) -> tuple[str, int | None]:
+    """File and line holding the first row of ``table`` matching ``condition`` (used only to report an error)."""
+    cols = [c for c, _, _ in VOCABULARY_TABLES[table]]
+    sel = ", ".join(f"nullif(f[{k + 1}], '') AS {c}" for k, c in enumerate(cols))
+    import duckdb
+
+    probe = duckdb.connect()
+    try:
+        for _, files in plan:
+            if table not in files:
+                continue
+            path = files[table]
+            row = probe.execute(
+                f"""WITH r AS (
+                        SELECT row_number() OVER () + 1 AS _line, string_split(line, chr(9)) AS f
+                        FROM read_csv({_q(str(path))}, columns={{'line': 'VARCHAR'}}, header=false, skip=1,
+                                      delim={_q(_DELIMITER_NONE)}, quote='', escape='', auto_detect=false))
+                    SELECT _line FROM (SELECT _line, {sel} FROM r) WHERE {condition} ORDER BY _line LIMIT 1""",
+                params).fetchall()
+            if row:
+                return str(path), int(row[0][0])
+    finally:
+        probe.close()
+    if overlay_key is not None:
+        for ov in overlays:
+            lines = ov.mapping_lines if overlay_key[0] == "mapping" else ov.concept_lines
+            if lines.num_rows:
+                hit = [ln for v, ln in zip(lines[overlay_key[1]].to_pylist(), lines["line"].to_pylist())
+                       if v == params[0]]
+                if hit:
+                    return ov.path, int(min(hit))
+    return "the loaded vocabulary", None
+
+
+def _check_vocabularies(con, plan, overlays) -> None:
+    """Every concept's vocabulary_id must have a VOCABULARY row (one anti-join)."""
+    row = con.execute(
+        """SELECT c.concept_id, c.vocabulary_id FROM concept c
+           LEFT JOIN vocabulary v ON v.vocabulary_id = c.vocabulary_id
+           WHERE v.vocabulary_id IS NULL ORDER BY c.concept_id LIMIT 1""").fetchall()
+    if row:
+        cid, vocab = row[0]
+        file, line = _where(plan, overlays, "concept", "CAST(concept_id AS BIGINT) = ?", [cid],
+                            ("concept", "concept_id"))
+        raise VocabularyFormatError(f"concept {cid} belongs to unknown vocabulary {vocab!r} "
+                                    f"(no VOCABULARY row for it)", file, line, "vocabulary_id")
+
+
+def _check_equivalences(con, plan) -> None:
+    allowed = ", ".join(_q(e) for e in FHIR_EQUIVALENCES)
+    row = con.execute(f"SELECT concept_id_1, concept_id_2, equivalence FROM {EQUIVALENCE_TABLE} "
+                      f"WHERE equivalence NOT IN ({allowed}) LIMIT 1").fetchall()
+    if row:
+        a, b, e = row[0]
+        file, line = _where(plan, [], EQUIVALENCE_TABLE, "equivalence = ?", [e])
+        raise VocabularyFormatError(f"unknown equivalence {e!r} for {a} -> {b} (allowed: "
+                                    f"{', '.join(FHIR_EQUIVALENCES)})", file, line, "equivalence")
+
+
+MAX_MAPS_TO_DEPTH = 16
+
+
+def _check_maps_to_cycles(con, plan, overlays) -> dict[str, int]:
+    """'Maps to' must not lead back to where it started.
+
+    Follows valid 'Maps to' rows between different concepts (a standard
+    concept mapping to itself is the OMOP convention, not a cycle) with a
+    recursive query that stops at a repeated concept; any path returning to
+    its start is a cycle -> :class:`MappingCycleError` naming the file and
+    line of one of its rows and the whole cycle.  Chains (a 'Maps to' whose
+    target maps on to a third concept) are counted, not an error: OMOP
+    resolves only one hop, so such a target is reported as unresolved.
+    """
+    con.execute(
+        """CREATE TEMP TABLE _maps_to_edges AS
+           SELECT DISTINCT concept_id_1 AS a, concept_id_2 AS b FROM concept_relationship
+           WHERE relationship_id = 'Maps to' AND invalid_reason IS NULL AND concept_id_1 <> concept_id_2""")
+    try:
+        # only edges whose target itself has an outgoing edge can be part of a chain or cycle
+        con.execute(
+            """CREATE TEMP TABLE _maps_to_chain AS
+               SELECT e.a, e.b FROM _maps_to_edges e WHERE e.b IN (SELECT a FROM _maps_to_edges)
+               UNION SELECT e.a, e.b FROM _maps_to_edges e
+               WHERE e.a IN (SELECT b FROM _maps_to_edges e2 WHERE e2.b IN (SELECT a FROM _maps_to_edges))""")
+        chains = int(con.execute(
+            "SELECT count(*) FROM _maps_to_edges WHERE b IN (SELECT a FROM _maps_to_edges)").fetchall()[0][0])
+        cycle = con.execute(
+            f"""WITH RECURSIVE walk(start, node, path, closed) AS (
+                    SELECT a, b, [a, b], a = b FROM _maps_to_chain
+                    UNION ALL
+                    SELECT w.start, e.b, list_append(w.path, e.b), e.b = w.start
+                    FROM walk w JOIN _maps_to_chain e ON e.a = w.node
+                    WHERE NOT w.closed AND NOT list_contains(w.path[2:], e.b) AND len(w.path) < {MAX_MAPS_TO_DEPTH})
+                SELECT path FROM walk WHERE closed ORDER BY start, len(path) LIMIT 1""").fetchall()
+    finally:
+        con.execute("DROP TABLE IF EXISTS _maps_to_chain")
+        con.execute("DROP TABLE _maps_to_edges")
+    if cycle:
+        path = [int(x) for x in cycle[0][0]]
+        a, b = path[0], path[1]
+        file, line = _where(plan, overlays, "concept_relationship",
+                            "CAST(concept_id_1 AS BIGINT) = ? AND CAST(concept_id_2 AS BIGINT) = ? "
+                            "AND relationship_id = 'Maps to'", [a, b], ("mapping", "target_concept_id"))
+        if file == "the loaded vocabulary":  # an overlay row: look it up by target
+            file, line = _where(plan, overlays, "concept_relationship", "false", [b],
+                                ("mapping", "target_concept_id"))
+        raise MappingCycleError(f"'Maps to' cycle: {' -> '.join(map(str, path))}", file, line, "concept_id_1")
+    return {"maps_to_chains": chains}
+
+
+def _resolve_imports(con, imports: Sequence[OverlayVocabulary | OverlayBuilder]) -> list[OverlayVocabulary]:
+    return [imp if isinstance(imp, OverlayVocabulary) else imp(con) for imp in imports]
 
 
 def load_athena(con, directory: str | Path, *, overlays: Sequence[str | Path] = (),
                 replace: bool = False, usagi_files: Sequence[UsagiSpec] = (),
-                check_targets: bool = True) -> VocabularyLoadReport:
+                check_targets: bool = True,
+                imports: Sequence[OverlayVocabulary | OverlayBuilder] = ()) -> VocabularyLoadReport:
     """Load an Athena download (plus optional overlay folders) into DuckDB ``con``.
 
     ``directory`` must hold CONCEPT, CONCEPT_RELATIONSHIP and VOCABULARY files;
-    the other six are optional (missing -> empty table).  Each overlay folder
-    (same format; CONCEPT and VOCABULARY required) is appended, e.g. the
+    the other six are optional (missing -> empty table), as is the project's
+    MAPPING_EQUIVALENCE file (FHIR equivalence per mapping).  Each overlay
+    folder (same format; CONCEPT and VOCABULARY required) is appended, e.g. the
     project's NHI local vocabularies; a concept id, vocabulary, domain, class or
     relationship defined twice is an error.  File names are matched
     case-insensitively.  Existing vocabulary tables are an error unless
@@ -343,8 +485,14 @@ def load_athena(con, directory: str | Path, *, overlays: Sequence[str | Path] = 
     ``source_to_standard`` view is created.
 
     ``usagi_files`` (see ``UsagiSpec``) are read and validated first, then
-    loaded after the folders; with ``check_targets`` every mapping target
-    must exist in the loaded CONCEPT table.  Their vocabulary ids must be new.
+    loaded after the folders; ``imports`` (overlays from other formats, see
+    :mod:`terminology.overlay`: FHIR CodeSystem / ConceptMap, SOURCE_TO_CONCEPT_MAP,
+    names files) after them, in order; a builder is called with ``con`` inside
+    the transaction.  With ``check_targets`` every mapping target must exist
+    in the loaded CONCEPT table.  New vocabulary ids must be new.
+
+    After loading: every concept's vocabulary must have a VOCABULARY row, and
+    'Maps to' must have no cycle (:class:`MappingCycleError`).
     """
     folders = [Path(directory), *(Path(o) for o in overlays)]
     usagi = read_usagi_specs(usagi_files)
@@ -380,11 +528,26 @@ def load_athena(con, directory: str | Path, *, overlays: Sequence[str | Path] = 
             for stage, _ in staged:
                 con.execute(f"INSERT INTO {table} SELECT {cols} FROM {stage} ORDER BY _line")
                 con.execute(f"DROP TABLE {stage}")
-        for i, voc in enumerate(usagi):
-            _load_usagi(con, voc, i)
+        _check_equivalences(con, plan)
+        loaded: list[OverlayVocabulary] = []
+        for voc in usagi:
+            ov = usagi_overlay(voc)
+            _load_overlay(con, ov, len(loaded))
+            loaded.append(ov)
+        for imp in imports:
+            ov = imp if isinstance(imp, OverlayVocabulary) else imp(con)
+            for vocabulary_id in ov.new_vocabularies:
+                if vocabulary_id in seen:
+                    raise VocabularyFormatError(f"vocabulary {vocabulary_id!r} given twice (also "
+                                                f"{seen[vocabulary_id]})", ov.path)
+                seen[vocabulary_id] = ov.path
+            _load_overlay(con, ov, len(loaded))
+            loaded.append(ov)
         if check_targets:
-            for i, voc in enumerate(usagi):
-                _check_usagi_targets(con, voc, i)
+            for i, ov in enumerate(loaded):
+                _check_overlay_targets(con, ov, i)
+        _check_vocabularies(con, plan, loaded)
+        checks = _check_maps_to_cycles(con, plan, loaded)
         create_view(con)
         rows = {t: int(con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]) for t in VOCABULARY_TABLES}
         versions = dict(con.execute(
@@ -394,7 +557,9 @@ def load_athena(con, directory: str | Path, *, overlays: Sequence[str | Path] = 
         con.execute("ROLLBACK")
         raise
     return VocabularyLoadReport(tuple(str(f) for f in folders), rows, versions,
-                                tuple(v.path for v in usagi), {v.vocabulary_id: dict(v.report) for v in usagi})
+                                tuple(v.path for v in usagi), {v.vocabulary_id: dict(v.report) for v in usagi},
+                                tuple(ov.path for ov in loaded[len(usagi):]),
+                                {ov.path: dict(ov.report) for ov in loaded[len(usagi):]}, checks)
 
 
 def vocabulary_tables_present(con) -> list[str]:
@@ -405,6 +570,6 @@ def vocabulary_tables_present(con) -> list[str]:
 
 
 __all__ = [
-    "UsagiSpec", "VOCABULARY_TABLES", "VocabularyFormatError", "VocabularyLoadReport", "load_athena",
-    "read_usagi_specs", "vocabulary_tables_present",
+    "MappingCycleError", "UsagiSpec", "VOCABULARY_TABLES", "VocabularyFormatError", "VocabularyLoadReport",
+    "load_athena", "read_usagi_specs", "vocabulary_tables_present",
 ]

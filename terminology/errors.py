@@ -24,3 +24,16 @@ class VocabularyFormatError(ValueError):
         self.file = None if file is None else str(file)
         self.line = line
         self.field = field
+
+
+class UnknownCodeSystem(ValueError):
+    """A code system name, alias or URI that the hub does not know."""
+
+    def __init__(self, name: str, known: list[str] | tuple[str, ...] = ()):
+        hint = f" (known: {', '.join(known)})" if known else ""
+        super().__init__(f"unknown code system {name!r}{hint}")
+        self.name = name
+
+
+class MappingCycleError(VocabularyFormatError):
+    """'Maps to' relationships that lead back to where they started (or chain past a standard concept)."""
