@@ -6,6 +6,8 @@
     crossbridge run taiwan|finland --landing DIR --workdir W [--warehouse URL] [--no-airflow] [--demo-secret]
     crossbridge summary --workdir W [--site taiwan|finland] [--run RUN_ID] [--json]
     crossbridge demo [--workdir W] [--persons N] [--years Y1-Y2] [--sites taiwan,finland]
+    crossbridge terminology build|translate|concept-set|search|coverage|diff|export|import|review …
+                            (see crossbridge/terminology_cli.py)
 
 Exit status: 0 success, 1 the run failed or did not reconcile, 2 bad usage or settings.
 """
@@ -106,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=2026)
     demo.add_argument("--defect-rate", type=_rate, default=0.01)
     demo.add_argument("--no-airflow", action="store_true")
+
+    from crossbridge import terminology_cli
+
+    terminology_cli.add_parser(sub)
     return p
 
 
@@ -285,7 +291,10 @@ def format_summary(s: dict[str, Any], run: Run | None = None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"synth": cmd_synth, "run": cmd_run, "summary": cmd_summary, "demo": cmd_demo}
+    from crossbridge.terminology_cli import cmd_terminology
+
+    handlers = {"synth": cmd_synth, "run": cmd_run, "summary": cmd_summary, "demo": cmd_demo,
+                "terminology": cmd_terminology}
     try:
         return handlers[args.command](args)
     except (SettingsError, LedgerError) as exc:

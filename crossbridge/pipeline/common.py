@@ -83,8 +83,12 @@ def inventory(landing: Path, identify: Callable[[str], Any]) -> dict[str, Any]:
 
 # ---- vocabulary cache and work database ------------------------------------------------
 
+# Bump when the store's tables or load rules change, so cached stores are rebuilt.
+STORE_FORMAT = "2"  # 2: mapping_equivalence table, 'Maps to' cycle and vocabulary checks
+
+
 def _vocabulary_key(directories: list[Path]) -> str:
-    h = hashlib.sha256()
+    h = hashlib.sha256(f"store format {STORE_FORMAT}\n".encode())
     for directory in directories:
         h.update(str(directory.resolve()).encode() + b"\n")
         for p in sorted(directory.iterdir()):
