@@ -12,6 +12,12 @@ FI Biobank Specimen), so a default vocabulary covers both sites.  A site with
 its own FinOMOP files passes them instead (``usagi_files=[(path,
 vocabulary_id, offset), ...]``, e.g. from :func:`finomop_usagi_files`);
 ``usagi_files=()`` loads none.
+
+Names files (``terminology/demo_vocabulary/names/*.tsv``: Traditional Chinese
+names of the Taiwan source codes, attached by code) are loaded last, skipping
+codes the base vocabulary lacks; ``names=False`` loads none.  Further imports
+(FHIR CodeSystem / ConceptMap, SOURCE_TO_CONCEPT_MAP, more Usagi files or
+Athena overlay folders) come from :mod:`terminology.imports` specs.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from terminology.athena import UsagiSpec, VocabularyLoadReport, load_athena
 from terminology.demo_vocabulary import ATHENA_DIR as DEMO_ATHENA_DIR
 from terminology.demo_vocabulary import FINOMOP_DIR as DEMO_FINOMOP_DIR
 from terminology.demo_vocabulary import LOCAL_DIR as LOCAL_VOCABULARY_DIR
+from terminology.imports import ImportSpec, load_plan
+
+DEMO_NAMES_DIR = Path(LOCAL_VOCABULARY_DIR).parent / "names"
 from terminology.usagi import read_vocabularies_csv
 
 
@@ -41,21 +50,34 @@ def demo_usagi_files() -> list[tuple[Path, str, int, str | None, str]]:
     return finomop_usagi_files(DEMO_FINOMOP_DIR / "vocabularies.csv", version=DEMO_VERSION)
 
 
+def demo_names_files() -> list[Path]:
+    """The project's names files (Chinese names of Taiwan source codes), in name order."""
+    return sorted(DEMO_NAMES_DIR.glob("*.tsv")) if DEMO_NAMES_DIR.is_dir() else []
+
+
 def load_site_vocabulary(con, athena_dir: str | Path | None = None, *, replace: bool = False,
                          usagi_files: Sequence[UsagiSpec] | None = None,
-                         check_targets: bool = True) -> VocabularyLoadReport:
-    """Load ``athena_dir`` (default: the demo stand-in), the local vocabularies and the Usagi overlays into ``con``.
+                         check_targets: bool = True, names: bool = True,
+                         imports: Sequence[ImportSpec] = ()) -> VocabularyLoadReport:
+    """Load ``athena_dir`` (default: the demo stand-in), the local vocabularies, the Usagi overlays,
+    the names files and ``imports`` into ``con``.
 
     ``usagi_files=None`` loads the demo Finnish vocabularies; see the module
     docstring.  All-or-nothing, as :func:`terminology.athena.load_athena`.
     """
     base = Path(athena_dir) if athena_dir is not None else DEMO_ATHENA_DIR
     usagi = demo_usagi_files() if usagi_files is None else list(usagi_files)
-    return load_athena(con, base, overlays=(LOCAL_VOCABULARY_DIR,), replace=replace, usagi_files=usagi,
-                       check_targets=check_targets)
+    plan = load_plan(list(imports))
+    builders = list(plan.imports)
+    if names:
+        from terminology.names import names_overlay
+
+        builders += [names_overlay(p, unknown="skip") for p in demo_names_files()]
+    return load_athena(con, base, overlays=(LOCAL_VOCABULARY_DIR, *plan.overlays), replace=replace,
+                       usagi_files=[*usagi, *plan.usagi_files], check_targets=check_targets, imports=builders)
 
 
 __all__ = [
-    "DEMO_ATHENA_DIR", "DEMO_FINOMOP_DIR", "LOCAL_VOCABULARY_DIR", "demo_usagi_files", "finomop_usagi_files",
+    "DEMO_ATHENA_DIR", "DEMO_FINOMOP_DIR", "DEMO_NAMES_DIR", "demo_names_files", "LOCAL_VOCABULARY_DIR", "demo_usagi_files", "finomop_usagi_files",
     "load_site_vocabulary",
 ]

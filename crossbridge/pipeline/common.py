@@ -87,47 +87,68 @@ def inventory(landing: Path, identify: Callable[[str], Any]) -> dict[str, Any]:
 STORE_FORMAT = "2"  # 2: mapping_equivalence table, 'Maps to' cycle and vocabulary checks
 
 
-def _vocabulary_key(directories: list[Path]) -> str:
+def _vocabulary_key(paths: list[Path]) -> str:
     h = hashlib.sha256(f"store format {STORE_FORMAT}\n".encode())
-    for directory in directories:
-        h.update(str(directory.resolve()).encode() + b"\n")
-        for p in sorted(directory.iterdir()):
-            if p.is_file():
-                st = p.stat()
-                h.update(f"{p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    for path in paths:
+        h.update(str(path.resolve()).encode() + b"\n")
+        members = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+        for p in members:
+            st = p.stat()
+            h.update(f"{p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()[:16]
+
+
+def build_vocabulary_store(target: Path, athena: Path, imports: list) -> dict[str, Any]:
+    """Build a vocabulary store file atomically (a temporary file renamed on success); returns its metadata."""
+    from terminology.vocabulary import DEMO_FINOMOP_DIR, LOCAL_VOCABULARY_DIR, load_site_vocabulary
+
+    tmp = target.with_suffix(f".tmp{os.getpid()}.duckdb")
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect(str(tmp))
+    try:
+        rep = load_site_vocabulary(con, athena, imports=imports)
+    except BaseException:
+        con.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    con.close()
+    os.replace(tmp, target)
+    meta = {
+        "athena_dir": str(athena.resolve()),
+        "local_dir": str(LOCAL_VOCABULARY_DIR),
+        "finomop_dir": str(DEMO_FINOMOP_DIR),
+        "imports": [str(s) for s in imports],
+        "rows": dict(rep.rows),
+        "vocabulary_versions": dict(rep.vocabulary_versions),
+        "checks": dict(rep.checks),
+    }
+    write_json_atomic(target.with_suffix(".json"), meta)
+    return meta
 
 
 def ensure_vocabulary(settings: Settings) -> tuple[Path, dict[str, Any]]:
     """A DuckDB file holding the site vocabulary (an Athena download, or the demo
-    stand-in, plus the project's local NHI vocabularies and the Finnish usagi-extended
-    vocabularies), loaded once per release (the cache key hashes all three folders)."""
-    from terminology.vocabulary import DEMO_ATHENA_DIR, DEMO_FINOMOP_DIR, LOCAL_VOCABULARY_DIR, load_site_vocabulary
+    stand-in, plus the project's local NHI vocabularies, the Finnish usagi-extended
+    vocabularies, the names files and the settings' ``vocabulary_imports``), loaded
+    once per release (the cache key hashes every folder and file it is built from)."""
+    from terminology.imports import ImportSpecError, parse_import_specs
+    from terminology.vocabulary import DEMO_ATHENA_DIR, DEMO_FINOMOP_DIR, DEMO_NAMES_DIR, LOCAL_VOCABULARY_DIR
 
     athena = Path(settings.vocabulary_dir) if settings.vocabulary_dir else DEMO_ATHENA_DIR
     if not athena.is_dir():
         raise SettingsError(f"vocabulary directory {athena} does not exist")
+    try:
+        imports = parse_import_specs(settings.vocabulary_imports)
+    except ImportSpecError as exc:
+        raise SettingsError(f"setting vocabulary_imports: {exc}") from exc
     cache = settings.workdir / "vocabulary"
     cache.mkdir(parents=True, exist_ok=True)
-    target = cache / f"{_vocabulary_key([athena, LOCAL_VOCABULARY_DIR, DEMO_FINOMOP_DIR])}.duckdb"
+    sources = [athena, LOCAL_VOCABULARY_DIR, DEMO_FINOMOP_DIR, *([DEMO_NAMES_DIR] if DEMO_NAMES_DIR.is_dir() else []),
+               *(s.path for s in imports)]
+    target = cache / f"{_vocabulary_key(sources)}.duckdb"
     meta_path = target.with_suffix(".json")
     if not (target.exists() and meta_path.exists()):
-        tmp = target.with_suffix(f".tmp{os.getpid()}.duckdb")
-        tmp.unlink(missing_ok=True)
-        con = duckdb.connect(str(tmp))
-        try:
-            rep = load_site_vocabulary(con, athena)
-        finally:
-            con.close()
-        os.replace(tmp, target)
-        meta = {
-            "athena_dir": str(athena.resolve()),
-            "local_dir": str(LOCAL_VOCABULARY_DIR),
-            "finomop_dir": str(DEMO_FINOMOP_DIR),
-            "rows": dict(rep.rows),
-            "vocabulary_versions": dict(rep.vocabulary_versions),
-        }
-        write_json_atomic(meta_path, meta)
+        build_vocabulary_store(target, athena, imports)
     import json
 
     return target, json.loads(meta_path.read_text(encoding="utf-8"))
