@@ -1,7 +1,11 @@
 """``crossbridge terminology …``: the terminology service on the command line.
 
-    crossbridge terminology build    [--workdir W] [--store OUT.duckdb] [--import FORMAT=PATH ...]
+    crossbridge terminology build    [--workdir W] [--vocabulary DIR] [--store OUT.duckdb] [--import FORMAT=PATH ...]
     crossbridge terminology coverage [--workdir W] [--sites taiwan,finland] [--top N] [--out DIR]
+    crossbridge terminology search TEXT [--language en|zh-TW|fi] [--vocabulary V] [--standard] [--limit N]
+    crossbridge terminology export --format athena|stcm|usagi|fhir-codesystem|fhir-conceptmap
+                                   [--vocabulary-id V ...] [--target standard|V] --out PATH
+    crossbridge terminology diff OLD NEW [--warehouse duckdb:PATH | --site S --workdir W] [--json OUT]
 
 Commands that read the vocabulary take ``--store PATH`` (a store built by
 ``build``) or use the workdir's store (built on first use from the settings:
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 SITES = ("taiwan", "finland")
+EXPORT_FORMATS = ("athena", "stcm", "usagi", "fhir-codesystem", "fhir-conceptmap")
 
 
 def _sites(text: str) -> tuple[str, ...]:
@@ -38,6 +43,15 @@ def add_parser(sub) -> None:
         p.add_argument("--workdir", type=Path, help="work directory whose vocabulary store to use")
         p.add_argument("--store", type=Path, help="a vocabulary store (.duckdb) built by 'terminology build'")
 
+    build = tsub.add_parser("build", help="build (or rebuild) a vocabulary store: an Athena download plus the "
+                            "project's vocabularies plus imports, all-or-nothing")
+    build.add_argument("--workdir", type=Path)
+    build.add_argument("--vocabulary", type=Path, help="an Athena download (default: setting or demo vocabulary)")
+    build.add_argument("--import", dest="imports", action="append", default=[], metavar="FORMAT=PATH[?k=v]",
+                       help="add a file to the store (repeatable): athena, usagi, fhir-codesystem, "
+                       "fhir-conceptmap, stcm, names; see terminology/imports.py")
+    build.add_argument("--store", type=Path, help="write the store here instead of the workdir's cache")
+
     cov = tsub.add_parser("coverage", help="mapping coverage per site and vocabulary, top unmapped codes "
                           "(JSON and HTML)")
     store_args(cov)
@@ -46,6 +60,38 @@ def add_parser(sub) -> None:
     cov.add_argument("--out", type=Path, help="folder for coverage.json and coverage.html "
                      "(default <workdir>/reports/terminology)")
     cov.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+
+    search = tsub.add_parser("search", help="find concepts by code or name in English, Chinese or Finnish")
+    store_args(search)
+    search.add_argument("text")
+    search.add_argument("--language", action="append", choices=["en", "zh-TW", "fi"])
+    search.add_argument("--vocabulary", action="append", dest="vocabularies", metavar="VOCABULARY_ID")
+    search.add_argument("--domain", action="append", dest="domains")
+    search.add_argument("--standard", action="store_true", help="standard concepts only")
+    search.add_argument("--limit", type=int, default=20)
+    search.add_argument("--json", action="store_true")
+
+    export = tsub.add_parser("export", help="write vocabularies from the store in another format")
+    store_args(export)
+    export.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    export.add_argument("--vocabulary-id", action="append", dest="vocabulary_ids", default=[],
+                        help="vocabulary to export (repeatable; athena: default all)")
+    export.add_argument("--target", default="standard", help="fhir-conceptmap: 'standard' or a vocabulary id")
+    export.add_argument("--out", type=Path, required=True, help="file (folder for athena)")
+    export.add_argument("--overwrite", action="store_true", help="athena: replace an existing export")
+
+    diff = tsub.add_parser("diff", help="what changes between two vocabulary releases, and which warehouse "
+                           "records would change their standard concept")
+    diff.add_argument("old", type=Path, help="an Athena download folder or a vocabulary store (.duckdb)")
+    diff.add_argument("new", type=Path)
+    diff.add_argument("--warehouse", help="an OMOP warehouse to assess: duckdb:PATH or PATH (DuckDB)")
+    diff.add_argument("--site", choices=SITES, help="assess the site's warehouse in --workdir")
+    diff.add_argument("--workdir", type=Path)
+    diff.add_argument("--schema", default="main", help="warehouse schema (default main)")
+    diff.add_argument("--sample", type=int, default=20, help="examples listed per kind of change")
+    diff.add_argument("--bare", action="store_true", help="load folders as plain Athena downloads (default: "
+                      "as the hub builds a site store, with the project's local and Finnish vocabularies)")
+    diff.add_argument("--json", type=Path, dest="json_out", help="write the full report here")
 
 
 def _settings(args):
@@ -78,6 +124,47 @@ def open_store(args):
         con.execute("USE store")
         create_view(con)
     return con
+
+
+def cmd_build(args) -> int:
+    import time
+
+    from crossbridge.pipeline.common import build_vocabulary_store, ensure_vocabulary
+    from terminology.imports import ImportSpecError, parse_import_specs
+
+    overrides: dict[str, Any] = {}
+    if args.workdir:
+        overrides["workdir"] = args.workdir
+    if args.vocabulary:
+        overrides["vocabulary_dir"] = str(args.vocabulary)
+    from crossbridge.settings import load_settings
+
+    settings = load_settings(overrides)
+    try:
+        extra = parse_import_specs(";".join(args.imports))
+        configured = parse_import_specs(settings.vocabulary_imports)
+    except ImportSpecError as exc:
+        print(f"crossbridge: error: {exc}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    if args.store or extra:
+        from terminology.vocabulary import DEMO_ATHENA_DIR
+
+        target = args.store or settings.workdir / "vocabulary" / "custom.duckdb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        athena = Path(settings.vocabulary_dir) if settings.vocabulary_dir else DEMO_ATHENA_DIR
+        meta = build_vocabulary_store(target, athena, [*configured, *extra])
+    else:
+        target, meta = ensure_vocabulary(settings)
+    print(f"vocabulary store: {target} ({time.perf_counter() - t0:.1f} s)")
+    print("  rows: " + ", ".join(f"{t} {n:,}" for t, n in meta["rows"].items() if n))
+    print(f"  vocabularies: {len(meta['vocabulary_versions'])}; imports: {len(meta.get('imports', []))}")
+    for spec in meta.get("imports", []):
+        print(f"    {spec}")
+    if meta.get("checks", {}).get("maps_to_chains"):
+        print(f"  note: {meta['checks']['maps_to_chains']} 'Maps to' rows end on a concept that maps on "
+              f"(only one hop is followed)")
+    return 0
 
 
 def _latest_with_usage(runs_dir: Path, site: str):
@@ -138,7 +225,95 @@ def cmd_coverage(args) -> int:
     return 0
 
 
-HANDLERS: dict[str, Any] = {"coverage": cmd_coverage}
+def cmd_diff(args) -> int:
+    from terminology.diff import diff_report, format_diff
+
+    warehouse = args.warehouse
+    if warehouse is None and args.site:
+        warehouse = _settings(args).warehouse_url(args.site)
+    if warehouse is not None:
+        if warehouse.startswith("postgresql"):
+            print("crossbridge: error: diff assesses DuckDB warehouses only; export the PostgreSQL warehouse's "
+                  "event tables to DuckDB first", file=sys.stderr)
+            return 2
+        warehouse = warehouse.removeprefix("duckdb:")
+    loader = None
+    if not args.bare:
+        from terminology.vocabulary import load_site_vocabulary
+
+        loader = load_site_vocabulary
+    report = diff_report(args.old, args.new, warehouse=warehouse, sample=args.sample, loader=loader,
+                         schema=args.schema)
+    print(format_diff(report))
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(report, ensure_ascii=False, indent=1, sort_keys=True) + "\n",
+                                 encoding="utf-8")
+        print(f"report: {args.json_out}")
+    return 0
+
+
+def cmd_search(args) -> int:
+    from terminology.names import search_concepts
+
+    con = open_store(args)
+    try:
+        hits = search_concepts(con, args.text, languages=args.language, vocabularies=args.vocabularies,
+                               domains=args.domains, standard_only=args.standard, limit=args.limit).to_pylist()
+    finally:
+        con.close()
+    if args.json:
+        print(json.dumps(hits, ensure_ascii=False, indent=1, default=str))
+        return 0
+    if not hits:
+        print(f"no concept matches {args.text!r}")
+        return 1
+    for h in hits:
+        std = "S" if h["standard_concept"] == "S" else ("C" if h["standard_concept"] == "C" else "-")
+        extra = f"  [{h['language']}: {h['matched_name']}]" if h["matched_name"] != h["concept_name"] else ""
+        print(f"{h['concept_id']:>11} {std} {h['vocabulary_id']:<12} {h['concept_code']:<12} "
+              f"{h['concept_name']}{extra}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    con = open_store(args)
+    try:
+        fmt, vocabs = args.format, args.vocabulary_ids
+        if fmt != "athena" and not vocabs:
+            print(f"crossbridge: error: --format {fmt} needs --vocabulary-id", file=sys.stderr)
+            return 2
+        if fmt in ("usagi", "fhir-codesystem", "fhir-conceptmap") and len(vocabs) != 1:
+            print(f"crossbridge: error: --format {fmt} exports one vocabulary; give one --vocabulary-id",
+                  file=sys.stderr)
+            return 2
+        if fmt == "athena":
+            from terminology.athena_export import export_athena
+
+            report = export_athena(con, args.out, vocabularies=vocabs or None, overwrite=args.overwrite)
+        elif fmt == "stcm":
+            from terminology.source_to_concept_map import export_source_to_concept_map
+
+            report = export_source_to_concept_map(con, vocabs, args.out)
+        elif fmt == "usagi":
+            from terminology.usagi_export import export_usagi
+
+            report = export_usagi(con, vocabs[0], args.out)
+        else:
+            from terminology import fhir_terminology as ft
+
+            resource = (ft.export_codesystem(con, vocabs[0]) if fmt == "fhir-codesystem"
+                        else ft.export_conceptmap(con, vocabs[0], target=args.target))
+            ft.write_json(resource, args.out)
+            report = {"path": str(args.out), "resourceType": resource["resourceType"], "url": resource.get("url")}
+    finally:
+        con.close()
+    print(json.dumps(report, ensure_ascii=False, indent=1, sort_keys=True, default=str))
+    return 0
+
+
+HANDLERS: dict[str, Any] = {"build": cmd_build, "coverage": cmd_coverage, "diff": cmd_diff, "search": cmd_search,
+                            "export": cmd_export}
 
 
 def cmd_terminology(args) -> int:

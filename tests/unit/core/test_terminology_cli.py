@@ -54,3 +54,90 @@ def test_coverage_without_runs_fails_clearly(tmp_path, capsys):
 def test_missing_store_is_a_usage_error(tmp_path, workdir, capsys):
     assert main(["terminology", "coverage", "--workdir", str(workdir), "--store", str(tmp_path / "no.duckdb")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    """A store built by 'terminology build --store' (the demo vocabulary)."""
+    path = tmp_path_factory.mktemp("store") / "vocab.duckdb"
+    assert main(["terminology", "build", "--store", str(path)]) == 0
+    return path
+
+
+def test_build_store_and_search_in_three_languages(store, capsys):
+    capsys.readouterr()
+    assert main(["terminology", "search", "糖尿病", "--store", str(store), "--vocabulary", "ICD10CM"]) == 0
+    assert "E11.9" in capsys.readouterr().out
+    assert main(["terminology", "search", "Tyypin 2 diabetes", "--store", str(store), "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert any(h["vocabulary_id"] == "ICD10fi" and h["language"] == "fi" for h in hits)
+    assert main(["terminology", "search", "zzzzqqq", "--store", str(store)]) == 1
+
+
+def test_build_with_import_and_bad_spec(tmp_path, store, capsys):
+    stcm = tmp_path / "lab.tsv"
+    stcm.write_text("source_code\tsource_concept_id\tsource_vocabulary_id\tsource_code_description\t"
+                    "target_concept_id\ttarget_vocabulary_id\tvalid_start_date\tvalid_end_date\tinvalid_reason\n"
+                    "HBA1C\t0\tLABxb\tGlycated haemoglobin\t0\tNone\t1970-01-01\t2099-12-31\t\n", encoding="utf-8")
+    out = tmp_path / "with-lab.duckdb"
+    assert main(["terminology", "build", "--store", str(out),
+                 "--import", f"stcm={stcm}?offset=2109000000&name=Lab codes"]) == 0
+    assert "stcm=" in capsys.readouterr().out
+    assert main(["terminology", "search", "HBA1C", "--store", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["concept_id"] == 2109000001
+    assert main(["terminology", "build", "--store", str(out), "--import", "xml=foo"]) == 2
+    assert "unknown format 'xml'" in capsys.readouterr().err
+    bad = tmp_path / "bad.tsv"
+    bad.write_text(stcm.read_text(encoding="utf-8").replace("1970-01-01", "1970-13-01"), encoding="utf-8")
+    assert main(["terminology", "build", "--store", str(tmp_path / "bad.duckdb"),
+                 "--import", f"stcm={bad}?offset=2109000000"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "line 2" in err
+    assert not (tmp_path / "bad.duckdb").exists()  # nothing half-built
+
+
+def test_export_formats(store, tmp_path, capsys):
+    assert main(["terminology", "export", "--store", str(store), "--format", "athena", "--vocabulary-id",
+                 "NHI Drug", "--out", str(tmp_path / "nhi")]) == 0
+    assert (tmp_path / "nhi" / "CONCEPT.csv").read_text(encoding="utf-8").count("NHI Drug") > 10
+    assert main(["terminology", "export", "--store", str(store), "--format", "usagi", "--vocabulary-id",
+                 "ICPC", "--out", str(tmp_path / "icpc.csv")]) == 0
+    assert "T90" in (tmp_path / "icpc.csv").read_text(encoding="utf-8")
+    capsys.readouterr()
+    assert main(["terminology", "export", "--store", str(store), "--format", "stcm", "--out",
+                 str(tmp_path / "x.tsv")]) == 2
+    assert "needs --vocabulary-id" in capsys.readouterr().err
+    assert main(["terminology", "export", "--store", str(store), "--format", "usagi", "--vocabulary-id", "Nope",
+                 "--out", str(tmp_path / "y.csv")]) == 2
+    assert "unknown code system 'Nope'" in capsys.readouterr().err
+
+
+def test_diff_names_changed_mapping_and_affected_records(tmp_path, capsys):
+    import shutil
+
+    from terminology.vocabulary import DEMO_ATHENA_DIR
+
+    new = tmp_path / "new"
+    shutil.copytree(DEMO_ATHENA_DIR, new)
+    con = duckdb.connect()
+    from terminology.athena import load_athena
+
+    load_athena(con, DEMO_ATHENA_DIR)
+    e119 = con.execute("SELECT concept_id FROM concept WHERE vocabulary_id = 'ICD10CM' AND concept_code = 'E11.9'"
+                       ).fetchall()[0][0]
+    rel = new / "CONCEPT_RELATIONSHIP.csv"
+    rel.write_text(rel.read_text(encoding="utf-8").replace(f"{e119}\t201826\tMaps to", f"{e119}\t201820\tMaps to"),
+                   encoding="utf-8")
+    wh = tmp_path / "wh.duckdb"
+    with duckdb.connect(str(wh)) as w:
+        w.execute("CREATE TABLE condition_occurrence (condition_occurrence_id BIGINT, condition_concept_id INTEGER, "
+                  "condition_source_concept_id INTEGER)")
+        w.execute(f"INSERT INTO condition_occurrence VALUES (1, 201826, {e119}), (2, 201826, {e119}), (3, 0, 0)")
+    report = tmp_path / "diff.json"
+    assert main(["terminology", "diff", str(DEMO_ATHENA_DIR), str(new), "--warehouse", f"duckdb:{wh}",
+                 "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "2 records would change" in out or "affected" in out
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert data["diff"]["totals"]["maps_to_changed"] == 1
+    assert data["warehouse_impact"]["totals"]["affected_records"] == 2
