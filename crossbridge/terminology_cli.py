@@ -2,6 +2,9 @@
 
     crossbridge terminology build    [--workdir W] [--vocabulary DIR] [--store OUT.duckdb] [--import FORMAT=PATH ...]
     crossbridge terminology coverage [--workdir W] [--sites taiwan,finland] [--top N] [--out DIR]
+    crossbridge terminology translate --system SYS --code CODE [--to standard|SYS2] [--date D] [--json|--fhir]
+    crossbridge terminology concept-set --system SYS --code E11% [--code ...] [--to SYS|SITE ...] [--no-descendants]
+                                        [--date D] [--json OUT]
     crossbridge terminology search TEXT [--language en|zh-TW|fi] [--vocabulary V] [--standard] [--limit N]
     crossbridge terminology export --format athena|stcm|usagi|fhir-codesystem|fhir-conceptmap
                                    [--vocabulary-id V ...] [--target standard|V] --out PATH
@@ -60,6 +63,26 @@ def add_parser(sub) -> None:
     cov.add_argument("--out", type=Path, help="folder for coverage.json and coverage.html "
                      "(default <workdir>/reports/terminology)")
     cov.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+
+    tr = tsub.add_parser("translate", help="translate a code (FHIR ConceptMap/$translate semantics)")
+    store_args(tr)
+    tr.add_argument("--system", required=True, help="vocabulary id, alias (icd-10-cm-tw, icd10fi) or FHIR URI")
+    tr.add_argument("--code", required=True)
+    tr.add_argument("--to", dest="target", default="standard", help="'standard' (default) or another system")
+    tr.add_argument("--date", help="event date YYYY-MM-DD: only codes and mappings valid then")
+    fmt = tr.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--fhir", action="store_true", help="print a FHIR R4 Parameters resource")
+
+    cs = tsub.add_parser("concept-set", help="one clinical idea as code lists in every system the hub knows")
+    store_args(cs)
+    cs.add_argument("--system", required=True, help="a source vocabulary, 'standard' or 'concept_id'")
+    cs.add_argument("--code", action="append", required=True, dest="codes",
+                    help="code or LIKE pattern (E11%%), repeatable")
+    cs.add_argument("--to", action="append", dest="targets", help="target vocabulary or site (repeatable)")
+    cs.add_argument("--no-descendants", action="store_true")
+    cs.add_argument("--date")
+    cs.add_argument("--json", type=Path, dest="json_out", help="write the concept set here")
 
     search = tsub.add_parser("search", help="find concepts by code or name in English, Chinese or Finnish")
     store_args(search)
@@ -253,6 +276,63 @@ def cmd_diff(args) -> int:
     return 0
 
 
+def cmd_translate(args) -> int:
+    from terminology.translation import to_dict, to_parameters, translate
+
+    con = open_store(args)
+    try:
+        t = translate(con, args.system, args.code, target=args.target, date=args.date)
+    finally:
+        con.close()
+    if args.json:
+        print(json.dumps(to_dict(t), ensure_ascii=False, indent=1, sort_keys=True, default=str))
+    elif args.fhir:
+        print(json.dumps(to_parameters(t), ensure_ascii=False, indent=1))
+    else:
+        src = t.source
+        print(f"{src.vocabulary_id} {src.normalised_code or src.code}: {src.name or '(not in the vocabulary)'}")
+        if t.message:
+            print(f"  {t.message}")
+        for m in t.matches:
+            print(f"  {m.equivalence:<11} {m.vocabulary_id} {m.code} {m.name}  [{m.path_string}]"
+                  + ("" if m.equivalence_source == "stated" else f" ({m.equivalence_source})"))
+    return 0 if t.result else 1
+
+
+def cmd_concept_set(args) -> int:
+    from terminology.concept_sets import EmptyConceptSet, expand_concept_set
+
+    con = open_store(args)
+    try:
+        try:
+            cs = expand_concept_set(con, args.system, args.codes, include_descendants=not args.no_descendants,
+                                    targets=args.targets, date=args.date)
+        except EmptyConceptSet as exc:
+            print(f"crossbridge: error: {exc}", file=sys.stderr)
+            return 1
+    finally:
+        con.close()
+    d = cs.to_dict()
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(d, ensure_ascii=False, indent=1, sort_keys=True, default=str) + "\n",
+                                 encoding="utf-8")
+    print(f"{len(cs.matched)} source code(s) matched -> {len(cs.standard_concepts)} standard concept(s)")
+    if cs.unmatched_patterns:
+        print("  patterns matching no code: " + ", ".join(cs.unmatched_patterns))
+    if cs.untranslated_source:
+        print("  source codes without a standard concept: " + ", ".join(c.code for c in cs.untranslated_source))
+    for t in cs.targets:
+        codes = [c.code for c in t.codes]
+        print(f"  {t.site:<13} {t.vocabulary_id:<20} {len(codes):>4} code(s): {', '.join(codes[:12])}"
+              f"{' …' if len(codes) > 12 else ''}"
+              + (f"  ({len(t.standard_without_code)} standard concept(s) with no code here)"
+                 if t.standard_without_code else ""))
+    if args.json_out:
+        print(f"concept set: {args.json_out}")
+    return 0
+
+
 def cmd_search(args) -> int:
     from terminology.names import search_concepts
 
@@ -313,7 +393,7 @@ def cmd_export(args) -> int:
 
 
 HANDLERS: dict[str, Any] = {"build": cmd_build, "coverage": cmd_coverage, "diff": cmd_diff, "search": cmd_search,
-                            "export": cmd_export}
+                            "export": cmd_export, "translate": cmd_translate, "concept-set": cmd_concept_set}
 
 
 def cmd_terminology(args) -> int:

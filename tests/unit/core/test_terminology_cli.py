@@ -141,3 +141,35 @@ def test_diff_names_changed_mapping_and_affected_records(tmp_path, capsys):
     data = json.loads(report.read_text(encoding="utf-8"))
     assert data["diff"]["totals"]["maps_to_changed"] == 1
     assert data["warehouse_impact"]["totals"]["affected_records"] == 2
+
+
+def test_translate_plain_json_fhir_and_exit_status(store, capsys):
+    capsys.readouterr()
+    assert main(["terminology", "translate", "--store", str(store), "--system", "icd-10-cm-tw", "--code", "E119",
+                 "--to", "icd10fi"]) == 0
+    out = capsys.readouterr().out
+    assert "ICD10CM E11.9 → SNOMED 44054006 ← ICD10fi E11.9" in out
+    assert main(["terminology", "translate", "--store", str(store), "--system", "ICD10CM", "--code", "E11.9",
+                 "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["result"] is True and d["matches"][0]["concept_id"] == 201826
+    assert main(["terminology", "translate", "--store", str(store), "--system", "ICD10CM", "--code", "E11.9",
+                 "--fhir"]) == 0
+    from fhir.resources.R4B.parameters import Parameters
+
+    Parameters.model_validate(json.loads(capsys.readouterr().out))
+    assert main(["terminology", "translate", "--store", str(store), "--system", "ICD10CM", "--code", "ZZZ"]) == 1
+    assert main(["terminology", "translate", "--store", str(store), "--system", "ICD-42", "--code", "X"]) == 2
+    assert "unknown code system 'ICD-42'" in capsys.readouterr().err
+
+
+def test_concept_set_lists_every_site_and_what_did_not_translate(store, tmp_path, capsys):
+    out_json = tmp_path / "t2d.json"
+    assert main(["terminology", "concept-set", "--store", str(store), "--system", "ICD10CM", "--code", "E11%",
+                 "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert "ICD10fi" in out and "ICPC" in out and "ICD9CM" in out
+    d = json.loads(out_json.read_text(encoding="utf-8"))
+    assert d["standard_concepts"][0]["concept_id"] == 201826
+    assert main(["terminology", "concept-set", "--store", str(store), "--system", "ICD10CM", "--code", "X99%"]) == 1
+    assert "X99%" in capsys.readouterr().err
