@@ -8,6 +8,8 @@
     crossbridge terminology search TEXT [--language en|zh-TW|fi] [--vocabulary V] [--standard] [--limit N]
     crossbridge terminology export --format athena|stcm|usagi|fhir-codesystem|fhir-conceptmap
                                    [--vocabulary-id V ...] [--target standard|V] --out PATH
+    crossbridge terminology review-export --vocabulary-id V [--sites S] [--candidates 3] --out FILE.usagi.csv
+    crossbridge terminology review-import FILE --vocabulary-id V [--base USAGI] [--out MERGED] [--offset N]
     crossbridge terminology diff OLD NEW [--warehouse duckdb:PATH | --site S --workdir W] [--json OUT]
 
 Commands that read the vocabulary take ``--store PATH`` (a store built by
@@ -102,6 +104,23 @@ def add_parser(sub) -> None:
     export.add_argument("--target", default="standard", help="fhir-conceptmap: 'standard' or a vocabulary id")
     export.add_argument("--out", type=Path, required=True, help="file (folder for athena)")
     export.add_argument("--overwrite", action="store_true", help="athena: replace an existing export")
+
+    rex = tsub.add_parser("review-export", help="unmapped codes of the latest runs with candidate concepts, "
+                          "as a Usagi file for a human mapper")
+    store_args(rex)
+    rex.add_argument("--vocabulary-id", required=True)
+    rex.add_argument("--sites", type=_sites, default=SITES)
+    rex.add_argument("--candidates", type=int, default=3, help="candidate concepts per code (default 3)")
+    rex.add_argument("--out", type=Path, required=True)
+
+    rim = tsub.add_parser("review-import", help="check a reviewed Usagi file against the store and merge it "
+                          "into the vocabulary's Usagi file")
+    store_args(rim)
+    rim.add_argument("reviewed", type=Path)
+    rim.add_argument("--vocabulary-id", required=True)
+    rim.add_argument("--base", type=Path, help="the vocabulary's current Usagi file (merged result in --out)")
+    rim.add_argument("--out", type=Path, help="where to write the merged Usagi file (needs --base)")
+    rim.add_argument("--offset", type=int, help="first concept id of the vocabulary's block")
 
     diff = tsub.add_parser("diff", help="what changes between two vocabulary releases, and which warehouse "
                            "records would change their standard concept")
@@ -333,6 +352,62 @@ def cmd_concept_set(args) -> int:
     return 0
 
 
+def cmd_review_export(args) -> int:
+    import duckdb
+    import pyarrow as pa
+
+    from terminology.mapping_work import export_for_review
+
+    settings = _settings(args)
+    parts = []
+    for site in args.sites:
+        run = _latest_with_usage(settings.runs_dir, site)
+        if run is None:
+            continue
+        with duckdb.connect(str(run.path("omop.duckdb")), read_only=True) as con:
+            parts.append(con.sql(
+                """SELECT vocabulary_id, source_code, sum(n_records)::BIGINT AS n_records FROM code_usage
+                   WHERE vocabulary_id = $v AND (target_concept_id = 0 OR target_concept_id IS NULL)
+                   GROUP BY ALL""", params={"v": args.vocabulary_id}).to_arrow_table())
+    usage = pa.concat_tables(parts) if parts else None
+    if usage is None or usage.num_rows == 0:
+        print(f"crossbridge: no unmapped {args.vocabulary_id} code in the latest runs of {', '.join(args.sites)} "
+              f"under {settings.runs_dir}", file=sys.stderr)
+        return 1
+    con = duckdb.connect()
+    try:
+        con.register("_usage", usage)
+        usage = con.sql("SELECT vocabulary_id, source_code, sum(n_records)::BIGINT AS n_records FROM _usage "
+                        "GROUP BY ALL").to_arrow_table()
+    finally:
+        con.close()
+    store = open_store(args)
+    try:
+        report = export_for_review(store, usage, args.vocabulary_id, args.out, n=args.candidates)
+    finally:
+        store.close()
+    print(json.dumps(report, ensure_ascii=False, indent=1, sort_keys=True, default=str))
+    return 0
+
+
+def cmd_review_import(args) -> int:
+    from terminology.mapping_work import import_reviewed
+
+    if args.out and not args.base:
+        print("crossbridge: error: --out needs --base (the vocabulary's Usagi file to merge into)", file=sys.stderr)
+        return 2
+    con = open_store(args)
+    try:
+        result = import_reviewed(con, args.reviewed, args.vocabulary_id, base_usagi=args.base, out_path=args.out,
+                                 concept_id_offset=args.offset)
+    finally:
+        con.close()
+    print(json.dumps(result.report, ensure_ascii=False, indent=1, sort_keys=True, default=str))
+    if args.out:
+        print(f"merged Usagi file: {args.out} (load it in place of {args.base})")
+    return 0
+
+
 def cmd_search(args) -> int:
     from terminology.names import search_concepts
 
@@ -393,7 +468,8 @@ def cmd_export(args) -> int:
 
 
 HANDLERS: dict[str, Any] = {"build": cmd_build, "coverage": cmd_coverage, "diff": cmd_diff, "search": cmd_search,
-                            "export": cmd_export, "translate": cmd_translate, "concept-set": cmd_concept_set}
+                            "export": cmd_export, "translate": cmd_translate, "concept-set": cmd_concept_set,
+                            "review-export": cmd_review_export, "review-import": cmd_review_import}
 
 
 def cmd_terminology(args) -> int:

@@ -173,3 +173,19 @@ def test_concept_set_lists_every_site_and_what_did_not_translate(store, tmp_path
     assert d["standard_concepts"][0]["concept_id"] == 201826
     assert main(["terminology", "concept-set", "--store", str(store), "--system", "ICD10CM", "--code", "X99%"]) == 1
     assert "X99%" in capsys.readouterr().err
+
+
+def test_review_export_and_import_round(workdir, store, tmp_path, capsys):
+    out = tmp_path / "review.usagi.csv"
+    assert main(["terminology", "review-export", "--workdir", str(workdir), "--store", str(store),
+                 "--vocabulary-id", "ICD10CM", "--sites", "taiwan", "--out", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["codes"] == 1 and report["records"] == 3
+    assert out.read_text(encoding="utf-8").splitlines()[1].startswith("T88.59,,3,")
+    assert main(["terminology", "review-import", str(out), "--store", str(store), "--vocabulary-id", "ICD10CM"]) == 0
+    assert json.loads(capsys.readouterr().out)["unchecked_codes"] == 1
+    assert main(["terminology", "review-import", str(out), "--store", str(store), "--vocabulary-id", "ICD10CM",
+                 "--out", str(tmp_path / "m.csv")]) == 2
+    assert "--out needs --base" in capsys.readouterr().err
+    assert main(["terminology", "review-export", "--workdir", str(workdir), "--store", str(store),
+                 "--vocabulary-id", "ICPC", "--out", str(out)]) == 1
