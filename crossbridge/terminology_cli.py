@@ -457,10 +457,12 @@ def cmd_export(args) -> int:
         else:
             from terminology import fhir_terminology as ft
 
-            resource = (ft.export_codesystem(con, vocabs[0]) if fmt == "fhir-codesystem"
-                        else ft.export_conceptmap(con, vocabs[0], target=args.target))
-            ft.write_json(resource, args.out)
-            report = {"path": str(args.out), "resourceType": resource["resourceType"], "url": resource.get("url")}
+            # streamed from DuckDB in batches: memory stays flat for million-concept vocabularies
+            if fmt == "fhir-codesystem":
+                ft.write_codesystem(con, vocabs[0], args.out)
+            else:
+                ft.write_conceptmap(con, vocabs[0], args.out, target=args.target)
+            report = {"path": str(args.out), "format": fmt, "bytes": args.out.stat().st_size}
     finally:
         con.close()
     print(json.dumps(report, ensure_ascii=False, indent=1, sort_keys=True, default=str))

@@ -189,3 +189,35 @@ def test_review_export_and_import_round(workdir, store, tmp_path, capsys):
     assert "--out needs --base" in capsys.readouterr().err
     assert main(["terminology", "review-export", "--workdir", str(workdir), "--store", str(store),
                  "--vocabulary-id", "ICPC", "--out", str(out)]) == 1
+
+
+def test_fhir_export_then_import_round_trip(store, tmp_path, capsys):
+    from fhir.resources.R4B.codesystem import CodeSystem
+    from fhir.resources.R4B.conceptmap import ConceptMap
+
+    cs, cm = tmp_path / "nhi.codesystem.json", tmp_path / "nhi.conceptmap.json"
+    assert main(["terminology", "export", "--store", str(store), "--format", "fhir-codesystem",
+                 "--vocabulary-id", "NHI Drug", "--out", str(cs)]) == 0
+    assert main(["terminology", "export", "--store", str(store), "--format", "fhir-conceptmap",
+                 "--vocabulary-id", "NHI Drug", "--out", str(cm)]) == 0
+    resource = json.loads(cs.read_text(encoding="utf-8"))
+    CodeSystem.model_validate(resource)
+    ConceptMap.model_validate(json.loads(cm.read_text(encoding="utf-8")))
+    assert resource["url"] == "https://twcore.mohw.gov.tw/ig/twcore/CodeSystem/medication-nhi-tw"
+    assert any(d.get("language") == "zh-TW" for c in resource["concept"] for d in c.get("designation", []))
+    # the export keeps OMOP ids as properties: importing it into another id block is refused, naming the place
+    capsys.readouterr()
+    out = tmp_path / "plus.duckdb"
+    assert main(["terminology", "build", "--store", str(out),
+                 "--import", f"fhir-codesystem={cs}?vocabulary=NHI Drug copy&offset=2109100000"]) == 2
+    assert "concept[0].property[0]: concept-id outside the block" in capsys.readouterr().err
+    # without the ids, a copy under a new vocabulary id loads as a new vocabulary in that block
+    for c in resource["concept"]:
+        c["property"] = [p for p in c.get("property", []) if p["code"] != "concept-id"]
+    cs.write_text(json.dumps(resource, ensure_ascii=False), encoding="utf-8")
+    assert main(["terminology", "build", "--store", str(out),
+                 "--import", f"fhir-codesystem={cs}?vocabulary=NHI Drug copy&offset=2109100000"]) == 0
+    capsys.readouterr()
+    assert main(["terminology", "search", "AC46525100", "--store", str(out), "--vocabulary", "NHI Drug copy",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["concept_id"] > 2109100000
