@@ -40,6 +40,7 @@ THREADS = 2
 SMALL = {"concepts": 200_000, "relationships": 1_200_000, "codes": 1_000_000}
 EVENT_YEARS = (2010, 2024)
 UNKNOWN_SHARE = 0.2
+MEMORY_LIMIT = os.environ.get("XB_BENCH_MEMORY_LIMIT", "4GB")  # DuckDB memory_limit in every child
 
 
 # ----------------------------------------------------------------- children (each in its own process)
@@ -49,6 +50,8 @@ def _connect(db: str, read_only: bool = False):
 
     con = duckdb.connect(db, read_only=read_only)
     con.execute(f"SET threads = {THREADS}")
+    # as a site would run it: a bounded engine that spills, not one that takes 80% of the machine
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     return con
 
 
@@ -155,7 +158,7 @@ def run(args) -> dict:
     say = print
     result: dict = {
         "concepts": args.concepts, "relationships": args.relationships, "codes": args.codes, "seed": args.seed,
-        "duckdb_threads": THREADS, "cpus": os.cpu_count(), "python": platform.python_version(),
+        "duckdb_threads": THREADS, "duckdb_memory_limit": MEMORY_LIMIT, "cpus": os.cpu_count(), "python": platform.python_version(),
     }
     import duckdb
     import pyarrow

@@ -9,15 +9,21 @@ vocabularies), then creates the ``source_to_standard`` view.
 Usagi mapping files (plain Usagi or FinOMOP usagi-extended, see
 :mod:`terminology.usagi`) are loaded after the folders as further overlays:
 their source concepts, 'Maps to' rows (and reverses), English and Finnish
-synonyms and VOCABULARY row.  A concept id already loaded, or a 'Maps to'
-target missing from the loaded CONCEPT table (checked with one join per file;
-``check_targets=False`` skips it), is an error naming the file and line.
+synonyms and VOCABULARY row; then other imports (:mod:`terminology.overlay`:
+FHIR CodeSystem / ConceptMap, SOURCE_TO_CONCEPT_MAP, names files).  A concept
+id already loaded, or a mapping target missing from the loaded CONCEPT table
+(checked with one join per file; ``check_targets=False`` skips it), is an
+error naming the file and line.  After loading, every concept's vocabulary
+must have a VOCABULARY row and 'Maps to' must have no cycle.
 
 The load is all-or-nothing: it runs in one transaction and any error rolls it
 back, leaving the connection as it was.  Malformed input raises
 :class:`VocabularyFormatError` naming file, line and field.  Parsing is
-vectorised: DuckDB reads each file as lines, splits them and casts the fields
-in SQL; Python only loops over files and columns.
+vectorised: a clean file is read in one typed, tab-separated pass
+(``_stage_delimited``) that marks, per check, any row the strict reader would
+reject; only when one is marked (or the line endings are mixed) is the file
+re-read line by line (``_stage_lines``) to name the first bad line, field and
+value.  Python only loops over files and columns.
 """
 
 from __future__ import annotations
