@@ -217,6 +217,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"    warehouse:    {summary.get('warehouse')}")
         print(f"    quarantine:   {run.path('staging', 'quarantine')}")
         print(f"    ground truth: {landing / '_ground_truth' / 'defects.csv'}")
+    from crossbridge.terminology_cli import write_coverage_report
+
+    cov = write_coverage_report(args.workdir, tuple(site for site, _, _, _ in runs))
+    if cov is not None:
+        print(f"  mapping coverage: {cov / 'coverage.html'} (and coverage.json)")
     ok = all(s.get("reconciled") and s["quality"]["outcome"] != "failed" for _, _, s, _ in runs)
     return 0 if ok else 1
 

@@ -222,14 +222,13 @@ def _latest_with_usage(runs_dir: Path, site: str):
     return None
 
 
-def cmd_coverage(args) -> int:
+def _coverage(settings, sites, args, top: int) -> tuple[dict | None, dict]:
     import duckdb
 
-    from terminology.coverage import coverage_html, coverage_report
+    from terminology.coverage import coverage_report
 
-    settings = _settings(args)
     usage, runs = {}, {}
-    for site in args.sites:
+    for site in sites:
         run = _latest_with_usage(settings.runs_dir, site)
         if run is None:
             print(f"crossbridge: {site}: no run with a mapped work database under {settings.runs_dir}",
@@ -241,18 +240,42 @@ def cmd_coverage(args) -> int:
         runs[site] = {"run_id": run.run_id, "finished": s.get("finished"), "state": s.get("state"),
                       "summary": str(run.summary_path)}
     if not usage:
-        print("crossbridge: error: no site has a run to report on; run 'crossbridge run SITE' first",
-              file=sys.stderr)
-        return 1
+        return None, runs
     con = open_store(args)
     try:
-        report = coverage_report(con, usage, top=args.top, runs=runs)
+        return coverage_report(con, usage, top=top, runs=runs), runs
     finally:
         con.close()
-    out = args.out or settings.workdir / "reports" / "terminology"
+
+
+def _write_coverage(report: dict, out: Path) -> None:
+    from terminology.coverage import coverage_html
+
     out.mkdir(parents=True, exist_ok=True)
     (out / "coverage.json").write_text(json.dumps(report, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     (out / "coverage.html").write_text(coverage_html(report), encoding="utf-8")
+
+
+def write_coverage_report(workdir: Path, sites: tuple[str, ...], top: int = 20) -> Path | None:
+    """Write ``<workdir>/reports/terminology/coverage.{json,html}`` for the sites' latest runs (used by the demo)."""
+    args = argparse.Namespace(workdir=workdir, store=None)
+    report, _ = _coverage(_settings(args), sites, args, top)
+    if report is None:
+        return None
+    out = Path(workdir) / "reports" / "terminology"
+    _write_coverage(report, out)
+    return out
+
+
+def cmd_coverage(args) -> int:
+    settings = _settings(args)
+    report, runs = _coverage(settings, args.sites, args, args.top)
+    if report is None:
+        print("crossbridge: error: no site has a run to report on; run 'crossbridge run SITE' first",
+              file=sys.stderr)
+        return 1
+    out = args.out or settings.workdir / "reports" / "terminology"
+    _write_coverage(report, out)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=1))
         return 0
