@@ -67,7 +67,7 @@ import pyarrow.csv as pacsv
 from terminology.concepts import LOCAL_BLOCK_SIZE, LOCAL_CONCEPT_ID_START
 from terminology.errors import UnknownCodeSystem, VocabularyFormatError
 from terminology.overlay import LINES_SCHEMA, MAPPING_LINES_SCHEMA, OverlayVocabulary
-from terminology.usagi import ATHENA_SCHEMAS, DEFAULT_CONCEPT_CLASS, DEFAULT_DOMAIN
+from terminology.usagi import ATHENA_SCHEMAS, DEFAULT_CONCEPT_CLASS, DEFAULT_DOMAIN, _line_numbers
 
 # (column, kind, required, max width) as in the OMOP CDM v5.4 field spec
 STCM_FIELDS: tuple[tuple[str, str, bool, int | None], ...] = (
@@ -192,15 +192,6 @@ def _header(path: Path) -> tuple[list[str], str]:
     if missing:
         raise SourceToConceptMapError(f"missing column(s) {missing}", path, 1, missing[0])
     return names, delim
-
-
-def _line_numbers(t: pa.Table) -> np.ndarray:
-    """Physical line of each data row (header = line 1); a quoted value may hold line breaks."""
-    extra = np.zeros(t.num_rows, dtype=np.int64)
-    for col in t.columns:
-        extra += pc.fill_null(pc.count_substring(col, "\n"), 0).to_numpy(zero_copy_only=False)
-    before = np.concatenate([[0], np.cumsum(extra)[:-1]]) if t.num_rows else extra
-    return np.arange(t.num_rows, dtype=np.int64) + 2 + before
 
 
 def _first(con, sql: str) -> tuple | None:
