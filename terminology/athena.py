@@ -554,10 +554,6 @@ def _check_maps_to_cycles(con, plan, overlays) -> dict[str, int]:
     return {"maps_to_chains": chains}
 
 
-def _resolve_imports(con, imports: Sequence[OverlayVocabulary | OverlayBuilder]) -> list[OverlayVocabulary]:
-    return [imp if isinstance(imp, OverlayVocabulary) else imp(con) for imp in imports]
-
-
 def load_athena(con, directory: str | Path, *, overlays: Sequence[str | Path] = (),
                 replace: bool = False, usagi_files: Sequence[UsagiSpec] = (),
                 check_targets: bool = True,

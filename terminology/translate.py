@@ -6,6 +6,9 @@ date) and to the ``source_to_standard`` view ('Maps to' targets).  Unmapped
 policy (OMOP): ``concept_id = 0``, ``source_concept_id = 0`` when the code is
 not in the vocabulary at all, ``domain_id`` null; the source value is kept.
 A code with several 'Maps to' targets yields one output row per target.
+
+The terminology service (equivalence, path, targets in other source systems,
+deprecated codes followed) is :mod:`terminology.translation`.
 """
 
 from __future__ import annotations

@@ -5,6 +5,12 @@ table with one SQL statement (both run the same SQL, so they agree).
 :func:`to_parameters` gives the FHIR R4 ``Parameters`` that ``$translate``
 returns, :func:`to_dict` a JSON-ready dict with stable keys.
 
+Not to be confused with :mod:`terminology.translate`, the pipeline's plain
+join to standard concepts (``translate_column``: no equivalence, no path, one
+row per 'Maps to' target), which the OMOP build uses because it is ~9× faster
+(docs/performance.md).  This module is the service on top; for a current
+code with current mappings both give the same standard concept ids.
+
 Rules
 -----
 * **Names.** ``system`` and ``target`` are vocabulary ids, aliases or FHIR

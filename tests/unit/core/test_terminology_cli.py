@@ -221,3 +221,14 @@ def test_fhir_export_then_import_round_trip(store, tmp_path, capsys):
     assert main(["terminology", "search", "AC46525100", "--store", str(out), "--vocabulary", "NHI Drug copy",
                  "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["concept_id"] > 2109100000
+
+
+def test_demo_coverage_report_written_for_sites_with_runs(workdir, capsys):
+    from crossbridge.terminology_cli import write_coverage_report
+
+    out = write_coverage_report(workdir, ("taiwan", "finland"))
+    assert out == workdir / "reports" / "terminology"
+    report = json.loads((out / "coverage.json").read_text(encoding="utf-8"))
+    assert list(report["sites"]) == ["taiwan"]
+    assert "T88.59" in (out / "coverage.html").read_text(encoding="utf-8")
+    assert write_coverage_report(workdir / "empty", ("finland",)) is None
