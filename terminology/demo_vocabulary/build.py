@@ -97,6 +97,9 @@ def _rows_for(local: bool) -> dict[str, list[tuple]]:
             rows["CONCEPT"].append((cid, name, domain, vocab, cls, "S", code, start, end, ""))
             classes.add((cls, cls))
             standard_ids.append(cid)
+        cid, name, domain, vocab, cls, code = S.NO_MATCHING_CONCEPT
+        rows["CONCEPT"].append((cid, name, domain, vocab, cls, "", code, start, end, ""))
+        classes.add((cls, cls))
     else:
         base = S.VOCABULARY_BLOCKS["Crossbridge"]
         for offset, name, domain, cls, code in S.CROSSBRIDGE:

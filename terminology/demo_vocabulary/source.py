@@ -46,6 +46,8 @@ VOCABULARIES: dict[str, tuple[str, str, str, int, bool]] = {
     "Visit": ("OMOP Visit", "OMOP generated", PUBLIC_SUBSET, 44819119, False),
     "Type Concept": ("OMOP Type Concept", "OMOP generated", PUBLIC_SUBSET, 0, False),
     "Condition Status": ("OMOP Condition Status", "OMOP generated", PUBLIC_SUBSET, 0, False),
+    "CMS Place of Service": ("Place of Service Codes for Professional Claims (CMS)", "https://www.cms.gov/medicare/coding-billing/place-of-service-codes", PUBLIC_SUBSET, 44819110, False),
+    "CDM": ("OMOP Common DataModel", "https://github.com/OHDSI/CommonDataModel", PUBLIC_SUBSET, 0, False),
     # project-local vocabularies (loaded on top of any Athena download)
     "Crossbridge": ("Crossbridge project concepts", "terminology/demo_vocabulary/README.md", DEMO_VERSION, 0, True),
     "NHI Drug": ("Taiwan National Health Insurance drug codes", "https://www.nhi.gov.tw", DEMO_VERSION, 0, True),
@@ -87,6 +89,7 @@ SOURCES = {
     "CS": "public OHDSI ETL SQL listing specimen concept ids with names",
     "FI": "FinOMOP ICD10fi.usagi.csv (reference/finomop)",
     "GH": "two independent public code files naming the id",
+    "CD": "OHDSI/CommonDataModel v5.4 conventions (cdm_version_concept_id, discharged_to_concept_id examples)",
 }
 
 # --------------------------------------------------------------------------
@@ -97,6 +100,12 @@ STANDARD: tuple[tuple[int, str, str, str, str, str, str], ...] = (
     (8507, "MALE", "Gender", "Gender", "Gender", "M", "PL EU"),
     (8532, "FEMALE", "Gender", "Gender", "Gender", "F", "PL EU"),
     (9201, "Inpatient Visit", "Visit", "Visit", "Visit", "IP", "PL EU FG"),
+    # discharged_to (visit_occurrence.DISCHARGE_CONCEPTS) and cdm_source.cdm_version_concept_id:
+    # found missing by the DQD isForeignKey check of the quality gate
+    (8536, "Home", "Visit", "CMS Place of Service", "Visit", "12", "CD GH"),
+    (8717, "Inpatient Hospital", "Visit", "CMS Place of Service", "Visit", "21", "CD GH"),
+    (4216643, "Patient died", "Observation", "SNOMED", "Clinical Finding", "419099009", "CD GH"),
+    (756265, "OMOP CDM Version 5.4.0", "Metadata", "CDM", "CDM", "CDM v5.4.0", "CD"),
     (9202, "Outpatient Visit", "Visit", "Visit", "Visit", "OP", "PL EU FG"),
     (9203, "Emergency Room Visit", "Visit", "Visit", "Visit", "ER", "PL EU"),
     (262, "Emergency Room and Inpatient Visit", "Visit", "Visit", "Visit", "ERIP", "PL"),
@@ -420,6 +429,11 @@ NHI_DRUG_CHINESE: dict[str, str] = {
     "BC22987100": "舍曲林",
     "AC36112100": "雙氯芬酸",
 }
+
+# Concept 0 ("No matching concept"): what every unmapped *_concept_id holds; Athena ships it
+# (non-standard, vocabulary 'None'), and foreign keys to concept must find it.
+# (id, name, domain, vocabulary, class, code)
+NO_MATCHING_CONCEPT = (0, "No matching concept", "Metadata", "None", "Undefined", "No matching concept")
 
 # Domains used (domain_concept_id from Eunomia DOMAIN.csv; 0 where unconfirmed)
 DOMAINS: dict[str, int] = {

@@ -56,7 +56,7 @@ def test_full_export_round_trips_every_table(site_con, tmp_path):
         assert report["files"][f"{table.upper()}.csv"]["rows"] == n
         assert site_con.execute(f"SELECT count(*) FROM rt_all.{table}").fetchall()[0][0] == n
         assert _diff(site_con, table, "main", "rt_all") == 0, table
-    assert report["files"]["CONCEPT.csv"]["rows"] == 391
+    assert report["files"]["CONCEPT.csv"]["rows"] == 396
     assert report["files"]["MAPPING_EQUIVALENCE.csv"]["rows"] == 145
     # the source_to_standard view resolves the same pairs
     pairs = "SELECT source_vocabulary_id, source_code, target_concept_id FROM {}.source_to_standard"
@@ -76,7 +76,8 @@ def test_files_are_athena_format_with_report_figures(site_con, tmp_path):
         table = info["table"]
         assert lines[0].split("\t") == [c for c, _, _ in VOCABULARY_TABLES[table]]
     concept = (tmp_path / "out" / "CONCEPT.csv").read_text().split("\n")
-    assert concept[1] == "262\tEmergency Room and Inpatient Visit\tVisit\tVisit\tVisit\tS\tERIP\t19700101\t20991231\t"
+    assert concept[1] == "0\tNo matching concept\tMetadata\tNone\tUndefined\t\tNo matching concept\t19700101\t20991231\t"
+    assert concept[2] == "262\tEmergency Room and Inpatient Visit\tVisit\tVisit\tVisit\tS\tERIP\t19700101\t20991231\t"
     assert '"' not in (tmp_path / "out" / "CONCEPT.csv").read_text()
     assert (tmp_path / "out" / "DRUG_STRENGTH.csv").read_text().count("\n") == 1  # header only
     again = export_athena(site_con, tmp_path / "again")
@@ -124,7 +125,7 @@ def test_disjoint_subsets_partition_the_store(site_con, tmp_path):
             assert _diff(site_con, table, "main", "rt_parts") == 0, table
     # only the two domains no concept uses are left out of subset exports
     assert site_con.execute("SELECT domain_id FROM main.domain EXCEPT SELECT domain_id FROM rt_parts.domain "
-                            "ORDER BY 1").fetchall() == [("Device",), ("Metadata",)]
+                            "ORDER BY 1").fetchall() == [("Device",)]
 
 
 @pytest.fixture()
@@ -185,7 +186,7 @@ def test_store_without_equivalence_table(small_con, tmp_path):
     report = export_athena(small_con, tmp_path / "old")
     assert list(report["files"]) == [f"{t.upper()}.csv" for t in ATHENA_TABLES]
     rt = duckdb.connect()
-    assert load_athena(rt, tmp_path / "old").rows["concept"] == 199
+    assert load_athena(rt, tmp_path / "old").rows["concept"] == 204
 
 
 def test_store_without_vocabulary_tables(tmp_path):

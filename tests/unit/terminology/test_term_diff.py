@@ -132,7 +132,7 @@ def test_totals_and_vocabulary_lists(report):
     assert d["vocabularies_added"] == ["XB Test"]
     assert d["vocabularies_removed"] == []
     assert sorted(d["vocabularies"]) == ["ICD10CM", "XB Test"]
-    assert len(d["vocabularies_unchanged"]) == 14 and "SNOMED" in d["vocabularies_unchanged"]
+    assert len(d["vocabularies_unchanged"]) == 16 and "SNOMED" in d["vocabularies_unchanged"]
     assert d["vocabularies"]["XB Test"]["status"] == "added"
     assert d["vocabularies"]["XB Test"]["version"] == {"old": None, "new": "1"}
 
@@ -194,7 +194,7 @@ def test_same_release_has_no_changes(athena_copy):
     d = diff_report(athena_copy, athena_copy)["diff"]
     assert d["vocabularies"] == {}
     assert all(n == 0 for n in d["totals"].values())
-    assert len(d["vocabularies_unchanged"]) == 15
+    assert len(d["vocabularies_unchanged"]) == 17
 
 
 def test_store_file_and_folder_give_the_same_diff(releases, tmp_path):
@@ -270,7 +270,7 @@ def test_format_diff(report):
     assert "7 records would change standard concept" in text
     assert "ICD10CM E11.9: 3 records, changed: 201826 -> 201820" in text
     assert "ICD10CM E78.5: 2 records, lost: 432867 -> 0" in text
-    assert "14 vocabularies unchanged" in text
+    assert "16 vocabularies unchanged" in text
     assert "measurement.unit_source_concept_id, observation" in text
 
 

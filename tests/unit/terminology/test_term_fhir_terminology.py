@@ -587,7 +587,12 @@ def test_write_codesystem_streams_the_same_resource(demo_con, tmp_path):
     ov = import_codesystem(path, concept_id_offset=2_100_000_000)
     assert sorted(ov.concept_lines["line"].to_pylist()) == concept_lines
     # a vocabulary without concepts: no empty concept array
-    empty = json.loads(write_codesystem(demo_con, "None", tmp_path / "none.json").read_text(encoding="utf-8"))
+    demo_con.execute("BEGIN")
+    try:
+        demo_con.execute("INSERT INTO vocabulary SELECT 'XB Empty', 'An empty vocabulary', 'test', 'v1', 0")
+        empty = json.loads(write_codesystem(demo_con, "XB Empty", tmp_path / "none.json").read_text(encoding="utf-8"))
+    finally:
+        demo_con.execute("ROLLBACK")
     assert "concept" not in empty and empty["count"] == 0
     CodeSystem.model_validate(empty)
 
