@@ -1,0 +1,139 @@
+"""Great Expectations on DuckDB and PostgreSQL, and the DQD check expectation."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from validators.dqd.expectation import EXPECTATION_TYPE, register
+from validators.gx_engine import ValidationSetupError, gx, open_session, sqlalchemy_url
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    path = tmp_path_factory.mktemp("gx") / "t.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE person AS SELECT range AS person_id, "
+                    "CASE WHEN range % 10 = 0 THEN NULL ELSE 8507 END AS gender_concept_id FROM range(1000)")
+    return path
+
+
+def test_sqlalchemy_urls(tmp_path):
+    assert sqlalchemy_url(tmp_path / "a.duckdb") == f"duckdb:///{(tmp_path / 'a.duckdb').resolve()}"
+    assert sqlalchemy_url(f"duckdb:{tmp_path}/a.duckdb").startswith("duckdb:///")
+    assert sqlalchemy_url("postgresql://u@h:5432/db") == "postgresql+psycopg://u@h:5432/db"
+    assert sqlalchemy_url("postgresql://u@h/db?schema=cdm&sslmode=disable") == \
+        "postgresql+psycopg://u@h/db?sslmode=disable"
+    with pytest.raises(ValidationSetupError, match="unsupported database"):
+        sqlalchemy_url("mysql://h/db")
+
+
+def test_builtin_expectation_reads_duckdb_results(db):
+    """GX reads results after releasing the connection; on DuckDB that needs the persistent connection."""
+    g = gx()
+    session = open_session(db)
+    try:
+        suite = g.ExpectationSuite("person")
+        suite.add_expectation(g.expectations.ExpectColumnValuesToNotBeNull(column="gender_concept_id"))
+        suite.add_expectation(g.expectations.ExpectColumnValuesToBeUnique(column="person_id"))
+        res = session.validate(suite, "person")
+    finally:
+        session.close()
+    not_null, unique = res.results
+    assert not_null.success is False and not_null.result["unexpected_count"] == 100
+    assert not_null.result["element_count"] == 1000
+    assert unique.success is True
+
+
+@pytest.mark.parametrize("threshold,success", [(5.0, False), (10.0, True), (20.0, True)])
+def test_dqd_expectation_threshold_rule(db, threshold, success):
+    """Fails when the violated share, in percent, is above the threshold (10% nulls here)."""
+    g = gx()
+    cls = register()
+    session = open_session(db)
+    try:
+        suite = g.ExpectationSuite("dqd")
+        suite.add_expectation(cls(
+            check_id="isRequired.person.gender_concept_id", check_name="isRequired", threshold=threshold,
+            dqd_query='SELECT COUNT(*) FILTER (WHERE gender_concept_id IS NULL), COUNT(*) FROM "person"'))
+        res = session.validate(suite, "person")
+    finally:
+        session.close()
+    (r,) = res.results
+    assert r.expectation_config.type == EXPECTATION_TYPE
+    assert r.success is success
+    assert r.result["details"] == {"check_id": "isRequired.person.gender_concept_id", "num_violated_rows": 100,
+                                   "num_denominator_rows": 1000, "threshold_value": threshold}
+    assert r.result["observed_value"] == pytest.approx(0.1)
+
+
+def test_dqd_expectation_sql_error_is_reported_not_raised(db):
+    g = gx()
+    cls = register()
+    session = open_session(db)
+    try:
+        suite = g.ExpectationSuite("dqd")
+        suite.add_expectation(cls(check_id="x.person", check_name="x", dqd_query='SELECT nope FROM "person"'))
+        (r,) = session.validate(suite, "person").results
+    finally:
+        session.close()
+    assert r.success is False
+    assert "nope" in str(r.exception_info)
+
+
+def test_init_sql_runs_on_the_session_connection(db, tmp_path):
+    other = tmp_path / "vocab.duckdb"
+    with duckdb.connect(str(other)) as con:
+        con.execute("CREATE TABLE concept AS SELECT 8507 AS concept_id")
+    session = open_session(db, init_sql=(f"ATTACH '{other}' AS vocab (READ_ONLY)",))
+    try:
+        assert session.execute("SELECT COUNT(*) FROM vocab.concept") == [(1,)]
+    finally:
+        session.close()
+
+
+def test_file_project_builds_data_docs(db, tmp_path):
+    g = gx()
+    session = open_session(db, project_dir=tmp_path / "gx")
+    try:
+        suite = g.ExpectationSuite("person")
+        suite.add_expectation(g.expectations.ExpectColumnValuesToNotBeNull(column="person_id"))
+        result = session.validate(suite, "person")
+        session.publish(suite, result, run_name="r1", batch_name="person")
+        index = session.build_data_docs()
+    finally:
+        session.close()
+    assert result.success is True
+    assert index is not None and index.name == "index.html" and index.is_file()
+    pages = list((index.parent / "validations").rglob("*.html"))
+    assert len(pages) == 1 and "person" in pages[0].read_text(encoding="utf-8")
+
+
+def test_close_frees_the_duckdb_file(db):
+    """After close, the file opens with another configuration (read-write), so nothing holds it."""
+    session = open_session(db)
+    session.execute("SELECT 1")
+    session.close()
+    with duckdb.connect(str(db)) as con:
+        assert con.execute("SELECT COUNT(*) FROM person").fetchone() == (1000,)
+
+
+@pytest.mark.services
+def test_postgres_session(postgres_url):
+    import psycopg
+
+    base, schema = postgres_url.split("?schema=")
+    with psycopg.connect(base, autocommit=True) as con:
+        con.execute(f'CREATE TABLE "{schema}".person AS SELECT g AS person_id, '
+                    "CASE WHEN g % 4 = 0 THEN NULL ELSE 8507 END AS gender_concept_id FROM generate_series(1, 400) g")
+    g = gx()
+    session = open_session(postgres_url)
+    try:
+        suite = g.ExpectationSuite("pg")
+        suite.add_expectation(g.expectations.ExpectColumnValuesToNotBeNull(column="gender_concept_id"))
+        (r,) = session.validate(suite, "person", schema=schema).results
+        with pytest.raises(ValidationSetupError, match="only supported on DuckDB"):
+            open_session(postgres_url, init_sql=("SELECT 1",))
+    finally:
+        session.close()
+    assert r.result["unexpected_count"] == 100
