@@ -2,7 +2,7 @@
 
 For each size the same synthetic extract is (1) copied by DuckDB from the
 raw CSV files to Parquet — the I/O floor: read every byte, parse, write
-columnar — and (2) run through the whole pipeline (stage, map, load,
+columnar — and (2) run through the whole pipeline (stage, map, validate, load,
 summarise) with ``crossbridge run taiwan --no-airflow``.  Each measurement
 runs in its own process; peak memory is that process's maximum RSS (wait4).
 The data is generated as UTF-8 so that DuckDB, which reads no CP950 without
@@ -95,11 +95,12 @@ def main(argv=None) -> int:
             rows_table.append(bench_one(site, size, args))
     print()
     print(f"{'site':>8} {'size':>5} {'rows in':>12} {'raw MB':>8} {'floor s':>8} {'pipe s':>8} {'rows/s':>10} "
-          f"{'x floor':>8} {'peak MB':>8}")
+          f"{'x floor':>8} {'peak MB':>8} {'map s':>7} {'valid s':>7} {'val/map':>7}")
     for r in rows_table:
         print(f"{r['site']:>8} {r['size']:>5} {r['rows_in']:>12,} {r['raw_mb']:>8} {r['floor_seconds']:>8} "
               f"{r['pipeline_seconds']:>8} {r['rows_per_second']:>10,} {r['ratio_to_floor']:>8} "
-              f"{r['pipeline_peak_mb']:>8}")
+              f"{r['pipeline_peak_mb']:>8} {r['map_seconds']:>7} {r['validate_seconds']:>7} "
+              f"{r['validate_to_map']:>7}")
     return 0
 
 
@@ -150,6 +151,12 @@ def bench_one(site: str, size: str, args) -> dict:
             "stage_seconds": stage_s[pipes.index(pipe)] if pipe in pipes else stage_s[0],
             "repeat": args.repeat,
         }
+        st = result["stage_seconds"]
+        # issue 6 target: validation (GX suites + DQD-grade checks) costs at most half the mapping time
+        result["map_seconds"] = st.get("map")
+        result["validate_seconds"] = st.get("validate")
+        result["validate_to_map"] = (round(st["validate"] / st["map"], 2)
+                                     if st.get("validate") is not None and st.get("map") else None)
         (args.out).mkdir(parents=True, exist_ok=True)
         (args.out / f"bench-{site}-{size}.json").write_text(json.dumps(result, indent=2))
         print(json.dumps(result), flush=True)

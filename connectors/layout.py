@@ -13,6 +13,15 @@ raw text (see :mod:`connectors.typed_columns`).  A file type is any object with
 * ``file_pattern`` (compiled regex matching the lower-cased landing file name).
 
 :func:`staging_columns` gives the staged Parquet schema of any such file type.
+
+Declarations the staging quality suites (``validators/staging_suites.py``) are
+generated from, all optional (their defaults change nothing in the connector):
+
+* on a :class:`Column`: ``formats`` (the shapes a code may take, per era, as
+  :class:`CodeFormat`), ``era_column`` (the date deciding a code's era) and
+  ``values`` (the complete set of allowed codes);
+* on a file type: ``unique_key`` (staged columns identifying a row after
+  consolidation) and ``links`` (:class:`Link`: the parent rows a row refers to).
 """
 
 from __future__ import annotations
@@ -47,18 +56,76 @@ IDENTITY_KINDS = frozenset({"national_id", "hetu", "study_id"})
 
 
 @dataclass(frozen=True)
+class CodeFormat:
+    """One shape a staged code may take (blanks stripped, no dots), in one era.
+
+    ``pattern`` must match the whole value (RE2 syntax, as DuckDB's
+    ``regexp_full_match``).  ``since`` / ``until`` (ISO dates, ``until``
+    exclusive) bound the era by the column's ``era_column``; formats of one
+    column sharing an era are alternatives (a value matching any of them is fine).
+    """
+
+    system: str  # code system, e.g. "ICD-10-CM", "ATC", "NHI drug code"
+    pattern: str
+    since: str | None = None
+    until: str | None = None
+
+
+@dataclass(frozen=True)
+class Link:
+    """Rows of a file type refer to rows of ``parent`` (a file type key) by ``columns``.
+
+    ``parent_columns`` name the parent's columns when they differ (default: the same names).
+    After consolidation every staged row with a non-empty reference has its parent row.
+    """
+
+    parent: str
+    columns: tuple[str, ...]
+    parent_columns: tuple[str, ...] = ()
+
+    @property
+    def parent_key(self) -> tuple[str, ...]:
+        return self.parent_columns or self.columns
+
+
+@dataclass(frozen=True)
 class Column:
     name: str
     kind: Kind
     width: int | None = None  # padded width for "code" columns; fixed length for ids
     required: bool = False  # a required column that is empty quarantines the row
     earliest_year: int = 1900  # date kinds: earlier dates are impossible_date (birth dates reach the 1800s)
+    # --- declarations for the staging quality suites only (the connector ignores them)
+    formats: tuple[CodeFormat, ...] = ()  # code kinds: accepted shapes (per era)
+    # date column deciding a code's era: "COL", or "<parent key>.COL" (through the file type's Link to that
+    # parent); a tuple means the first non-empty of these dates
+    era_column: str | tuple[str, ...] | None = None
+    values: tuple[str, ...] = ()  # code kinds: the complete set of allowed values
+
+    def __post_init__(self) -> None:
+        if any(f.since or f.until for f in self.formats) and not self.era_column:
+            raise ValueError(f"column {self.name}: code formats with an era need era_column")
 
 
 def C(
-    name: str, kind: Kind = "str", width: int | None = None, required: bool = False, earliest_year: int = 1900
+    name: str,
+    kind: Kind = "str",
+    width: int | None = None,
+    required: bool = False,
+    earliest_year: int = 1900,
+    *,
+    formats: tuple[CodeFormat, ...] | CodeFormat = (),
+    era_column: str | tuple[str, ...] | None = None,
+    values: tuple[str, ...] = (),
 ) -> Column:
-    return Column(name, kind, width, required, earliest_year)
+    if isinstance(formats, CodeFormat):
+        formats = (formats,)
+    return Column(name, kind, width, required, earliest_year, tuple(formats), era_column, tuple(values))
+
+
+# Code shapes shared by both sites.
+ATC = CodeFormat("ATC", r"[A-Z][0-9]{2}([A-Z]([A-Z]([0-9]{2})?)?)?")  # anatomical group .. substance (J01CA04)
+ICDO3_TOPOGRAPHY = CodeFormat("ICD-O-3 topography", r"C[0-9]{3}")  # without dot: C349
 
 
 # Provenance columns every staged row carries.

@@ -8,6 +8,8 @@
     crossbridge demo [--workdir W] [--persons N] [--years Y1-Y2] [--sites taiwan,finland]
     crossbridge terminology build|translate|concept-set|search|coverage|diff|export|import|review …
                             (see crossbridge/terminology_cli.py)
+    crossbridge validate omop --omop duckdb:PATH|postgresql://…|csv:DIR [--html OUT] [--json OUT]
+    crossbridge validate fhir --in NDJSON_DIR   (see crossbridge/validate_cli.py)
 
 Exit status: 0 success, 1 the run failed or did not reconcile, 2 bad usage or settings.
 """
@@ -112,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     from crossbridge import terminology_cli
 
     terminology_cli.add_parser(sub)
+    from crossbridge import validate_cli
+
+    validate_cli.add_parser(sub)
     return p
 
 
@@ -259,6 +264,7 @@ def format_summary(s: dict[str, Any], run: Run | None = None) -> str:
         for name, st in s.get("stages", {}).items():
             if st.get("state") == "failed":
                 lines.append(f"  stage {name} failed: {st.get('error')}")
+        lines.extend(format_validation(s.get("quality", {}).get("validation")))
         return "\n".join(lines)
     rows_in = sum(s["rows_in"].values())
     quarantined = sum(sum(v.values()) for v in s["rows_quarantined"].values())
@@ -287,6 +293,7 @@ def format_summary(s: dict[str, Any], run: Run | None = None) -> str:
     for c in s["quality"]["checks"]:
         if c["status"] != "passed":
             lines.append(f"  quality {c['status']}: {c['check']}: {c['detail']}")
+    lines.extend(format_validation(s["quality"].get("validation")))
     for p in s.get("reconciliation_problems", [])[:10]:
         lines.append(f"  NOT RECONCILED: {p}")
     if s.get("unrecognised_files"):
@@ -294,12 +301,26 @@ def format_summary(s: dict[str, Any], run: Run | None = None) -> str:
     return "\n".join(lines)
 
 
+def format_validation(v: dict[str, Any] | None) -> list[str]:
+    """Lines on the validate stage's outcome (GX suites and DQD-grade checks)."""
+    if not v:
+        return []
+    o = v["overview"]
+    return [
+        f"  quality checks (DQD-grade): {o['passed']} passed, {o['failed']} failed ({o['fatal_failed']} fatal), "
+        f"{o['not_applicable']} not applicable, {o['error']} errors; staging expectations "
+        f"{v['staging']['expectations']} ({v['staging']['failed']} failed); {v['seconds']:.1f} s",
+        f"  quality report: {v['report']}",
+    ] + ([f"  GX Data Docs:   {v['data_docs']}"] if v.get("data_docs") else [])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from crossbridge.terminology_cli import cmd_terminology
+    from crossbridge.validate_cli import cmd_validate
 
     handlers = {"synth": cmd_synth, "run": cmd_run, "summary": cmd_summary, "demo": cmd_demo,
-                "terminology": cmd_terminology}
+                "terminology": cmd_terminology, "validate": cmd_validate}
     try:
         return handlers[args.command](args)
     except (SettingsError, LedgerError) as exc:

@@ -42,6 +42,7 @@ class Settings:
     duckdb_memory_limit: str = "1500MB"
     duckdb_threads: int = 2
     max_quarantine_share: float = 0.05  # quality outcome 'warn' above this share per file
+    quality_thresholds: str = ""  # TOML file of per-site check thresholds/severities (validators/gate.py)
     allow_demo_secret: bool = False
     site_secret: str = field(default="", repr=False)
 

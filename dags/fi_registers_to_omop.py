@@ -6,7 +6,9 @@ decode Latin-1, type, validate henkilötunnus (date, century sign, check
 character) and pseudonymise it, flag temporary numbers, quarantine bad rows,
 merge Hilmo episode updates, quarantine orphan diagnosis and visit-code rows) →
 **map** (OMOP CDM v5.4 tables with Finnish ICD-10 combination codes, ICPC-2,
-NCSP, VNR/ATC and ICD-O-3 translated) → **load** (warehouse:
+NCSP, VNR/ATC and ICD-O-3 translated) → **validate** (quality gate: Great Expectations suites on
+staging, DataQualityDashboard-grade OMOP checks; a fatal failure stops the run here,
+reports in `runs/<run_id>/quality/`) → **load** (warehouse:
 DuckDB or PostgreSQL) → **summarise** (`summary.json`: counts, reconciliation,
 coverage, quality outcome).
 
@@ -79,6 +81,14 @@ def fi_registers_to_omop():
         finland.map_to_omop(_run(ref), _settings())
         return ref
 
+    @task(retries=0)
+    def validate(ref: dict) -> dict:
+        """Quality gate: fatal check failures fail this task, so nothing is loaded."""
+        from crossbridge.pipeline import finland
+
+        report = finland.validate(_run(ref), _settings())
+        return {**ref, "quality": report["outcome"]}
+
     @task
     def load(ref: dict) -> dict:
         from crossbridge.pipeline import finland
@@ -93,7 +103,7 @@ def fi_registers_to_omop():
         summary = finland.summarise(_run(ref), _settings())
         return {**ref, "reconciled": summary["reconciled"], "quality": summary["quality"]["outcome"]}
 
-    summarise(load(map_to_omop(stage(extract()))))
+    summarise(load(validate(map_to_omop(stage(extract())))))
 
 
 dag = fi_registers_to_omop()

@@ -3,7 +3,9 @@
 Stages: **extract** (inventory the landing zone) → **stage** (read in chunks,
 decode CP950, type, validate and pseudonymise national IDs, quarantine bad rows,
 de-duplicate supplementary claims, link orders and admission segments) → **map**
-(OMOP CDM v5.4 tables with terminology translation) → **load** (warehouse:
+(OMOP CDM v5.4 tables with terminology translation) → **validate** (quality gate: Great Expectations suites on
+staging, DataQualityDashboard-grade OMOP checks; a fatal failure stops the run here,
+reports in `runs/<run_id>/quality/`) → **load** (warehouse:
 DuckDB or PostgreSQL) → **summarise** (`summary.json`: counts, reconciliation,
 coverage, quality outcome).
 
@@ -76,6 +78,14 @@ def tw_nhird_to_omop():
         taiwan.map_to_omop(_run(ref), _settings())
         return ref
 
+    @task(retries=0)
+    def validate(ref: dict) -> dict:
+        """Quality gate: fatal check failures fail this task, so nothing is loaded."""
+        from crossbridge.pipeline import taiwan
+
+        report = taiwan.validate(_run(ref), _settings())
+        return {**ref, "quality": report["outcome"]}
+
     @task
     def load(ref: dict) -> dict:
         from crossbridge.pipeline import taiwan
@@ -90,7 +100,7 @@ def tw_nhird_to_omop():
         summary = taiwan.summarise(_run(ref), _settings())
         return {**ref, "reconciled": summary["reconciled"], "quality": summary["quality"]["outcome"]}
 
-    summarise(load(map_to_omop(stage(extract()))))
+    summarise(load(validate(map_to_omop(stage(extract())))))
 
 
 dag = tw_nhird_to_omop()

@@ -197,9 +197,31 @@ def open_session(database: str | os.PathLike, *, read_only: bool = True, project
         warnings.simplefilter("ignore")
         datasource = context.data_sources.add_sql(name=name, connection_string=url, kwargs=kwargs)
     session = GxSession(context=context, datasource=datasource, dialect=dialect)
+    if dialect == "duckdb":
+        _roll_back_after_errors(datasource.get_execution_engine())
     for stmt in init_sql:
         session.execute(stmt)
+    if init_sql:  # DuckDB undoes an ATTACH with the transaction it ran in: make it stick
+        session.datasource.get_execution_engine()._connection.commit()
     return session
+
+
+def _roll_back_after_errors(execution_engine) -> None:
+    """A failed statement leaves DuckDB's transaction aborted, and every later query on the
+    persistent connection would fail with it; GX only recovers from SQLAlchemy's own rollback
+    errors.  Roll back after any failed query so one broken check stays one error."""
+    execute = execution_engine.execute_query
+
+    def execute_query(query):
+        try:
+            return execute(query)
+        except Exception:
+            conn = getattr(execution_engine, "_connection", None)
+            if conn is not None:
+                conn.rollback()
+            raise
+
+    execution_engine.execute_query = execute_query
 
 
 def _quiet(context) -> None:

@@ -33,14 +33,19 @@ from dataclasses import dataclass
 from typing import Literal
 
 from connectors.layout import (
+    ATC,
     COMMON_QUARANTINE_REASONS,
+    ICDO3_TOPOGRAPHY,
     PERSON_KEY,
     PROVENANCE,
     C,
+    CodeFormat,
     Column,
+    Link,
     identify_file,
     staging_columns,
 )
+from terminology.fi_icd10 import PATTERN as FI_ICD10_PATTERN
 
 __all__ = [
     "BY_KEY", "C", "Column", "FILE_TYPES", "FileType", "PERSON_KEY", "PROVENANCE", "QUARANTINE_REASONS",
@@ -60,6 +65,8 @@ class FileType:
     encoding: str = "latin-1"
     null_tokens: tuple[str, ...] = ()
     extension: str = "csv"
+    unique_key: tuple[str, ...] = ()  # staged columns identifying a row after consolidation
+    links: tuple[Link, ...] = ()  # parent rows this file type's rows refer to
 
     @property
     def column_names(self) -> list[str]:
@@ -85,18 +92,43 @@ class FileType:
 
 CODE = 16  # generous width: combination codes such as E113+H360 or S7200&W19
 
+# The ICD era of a code follows its event date: ICD-10 from 1996-01-01, ICD-9 from 1987-01-01, ICD-8 before.
+ICD10_FROM = "1996-01-01"
+ICD9_FROM = "1987-01-01"
+# Code shapes as the registers write them (no dots).
+ICD10FI = CodeFormat("ICD-10 (Finnish)", FI_ICD10_PATTERN.strip("^$"))  # with combination codes: E113+H360
+ICD9FI = CodeFormat("ICD-9 (Finnish)", r"[0-9EV][0-9]{2}[0-9]?[A-Z]?")  # 4 digits + letter: 6269X, 2500B
+ICD8FI = CodeFormat("ICD-8 (Finnish)", r"E?[0-9]{3}[0-9]{0,2}")  # up to 5 digits
+# the three eras, for a column whose ``era_column`` gives the event date
+ICD_FI_ERAS = (
+    CodeFormat(ICD8FI.system, ICD8FI.pattern, until=ICD9_FROM),
+    CodeFormat(ICD9FI.system, ICD9FI.pattern, since=ICD9_FROM, until=ICD10_FROM),
+    CodeFormat(ICD10FI.system, ICD10FI.pattern, since=ICD10_FROM),
+)
+NCSP = CodeFormat("NCSP-F", r"[A-Z][0-9A-Z]{3,5}")  # JEA00, SB211 (also SPAT action codes in Avohilmo)
+ICPC2 = CodeFormat("ICPC-2", r"[A-Z][0-9]{2}|-[0-9]{2}")  # T90; process codes -30
+VNR = CodeFormat("VNR", r"[0-9]{6}")  # Nordic article number with leading zeros
+KELA_RIGHT = CodeFormat("Kela special reimbursement right", r"[0-9]{3}")  # 103
+MUNICIPALITY = CodeFormat("municipality", r"[0-9]{3}")  # 091 Helsinki
+CONTACT_TYPE = CodeFormat("Avohilmo contact type", r"R[0-9]{2}")  # R10 office visit
+SERVICE_TYPE = CodeFormat("Avohilmo service type", r"T[0-9]{2}")  # T11 outpatient care
+ICDO3_MORPHOLOGY = CodeFormat("ICD-O-3 morphology", r"[89][0-9]{3}")  # 8500
+DIAGNOSIS_FIELDS = ("PDGO", "PDGE", "SDGO", "SDGE", "ULKSYY")
+SAMPLE_TYPES = ("KOKOVERI", "SEERUMI", "PLASMA", "DNA", "KUDOS", "VIRTSA")
+
 POPULATION = FileType(
     "population", "dvv_vaesto", "Digital and Population Data Services Agency: population register", "none",
     (
         C("HETU", "hetu", 11, required=True),
-        C("SUKUPUOLI", "code", 1, required=True),  # 1 male, 2 female
+        C("SUKUPUOLI", "code", 1, required=True, values=("1", "2")),  # 1 male, 2 female
         C("SYNTYMAPV", "fi_date", required=True, earliest_year=1800),  # '+' henkilötunnus: born in the 1800s
-        C("KOTIKUNTA", "code", 3),  # municipality number, e.g. 091 Helsinki
+        C("KOTIKUNTA", "code", 3, formats=MUNICIPALITY),  # municipality number, e.g. 091 Helsinki
         C("KUNTA_NIMI", "str"),  # municipality name (Latin-1: Hämeenlinna, Jyväskylä)
         C("KUOLINPV", "fi_date"),
         C("MAASTAMUUTTOPV", "fi_date"),  # emigration date
     ),
     "Population register: one row per person (birth, sex, home municipality, death, emigration).",
+    unique_key=(PERSON_KEY,),
 )
 
 HILMO = FileType(
@@ -109,20 +141,25 @@ HILMO = FileType(
         C("PALA", "code", 3, required=True),  # service type: 1 ward, 5 day surgery, 91 outpatient, 93 emergency
         C("EA", "code", 3),  # specialty (erikoisala): 10 internal medicine, 20 surgery, ...
         C("PALTU", "code", 5),  # provider (palveluntuottaja)
-        C("KIIREELLISYYS", "code", 1),  # P emergency (päivystys), E elective
+        C("KIIREELLISYYS", "code", 1, values=("P", "E")),  # P emergency (päivystys), E elective
     ),
     "Hilmo care episodes (specialist inpatient and outpatient care).",
+    unique_key=("HILMO_ID",),
 )
 
 HILMO_DIAG = FileType(
     "hilmo_diag", "thl_hilmo_dg", "THL: Hilmo diagnoses (long table)", "year",
     (
         C("HILMO_ID", "code", 12, required=True),
-        C("KENTTA", "code", 6, required=True),  # PDGO/PDGE main (symptom/cause part), SDGO/SDGE secondary, ULKSYY
+        # PDGO/PDGE main (symptom/cause part), SDGO/SDGE secondary, ULKSYY
+        C("KENTTA", "code", 6, required=True, values=DIAGNOSIS_FIELDS),
         C("N", "int", required=True),  # order: 0 = main diagnosis, 1.. secondary
-        C("KOODI", "code", CODE, required=True),  # Finnish ICD-10 / ICD-9 / ICD-8 as written, no dots
+        # Finnish ICD-10 / ICD-9 / ICD-8 as written, no dots; the era: the episode's discharge (else admission) date
+        C("KOODI", "code", CODE, required=True, formats=ICD_FI_ERAS, era_column=("hilmo.LPVM", "hilmo.TUPVA")),
     ),
     "Hilmo diagnoses: one row per code part; a dagger/asterisk pair shares N (PDGE cause + PDGO symptom).",
+    unique_key=("HILMO_ID", "KENTTA", "N"),
+    links=(Link("hilmo", ("HILMO_ID",)),),
 )
 
 HILMO_PROC = FileType(
@@ -130,10 +167,12 @@ HILMO_PROC = FileType(
     (
         C("HILMO_ID", "code", 12, required=True),
         C("N", "int", required=True),  # order: 0 = main procedure
-        C("TOIMP", "code", 8, required=True),  # NCSP-F code, e.g. JEA00
+        C("TOIMP", "code", 8, required=True, formats=NCSP),  # NCSP-F code, e.g. JEA00
         C("TOIMPPVM", "fi_date"),  # procedure date (empty: the admission date)
     ),
     "Hilmo procedures (NCSP-F).",
+    unique_key=("HILMO_ID", "N"),
+    links=(Link("hilmo", ("HILMO_ID",)),),
 )
 
 AVOHILMO = FileType(
@@ -142,12 +181,14 @@ AVOHILMO = FileType(
         C("AVOHILMO_ID", "code", 14, required=True),
         C("TNRO", "hetu", 11, required=True),
         C("KAYNTI_ALKOI", "fi_date", required=True),  # visit start (with time)
-        C("KAYNTI_YHTEYSTAPA", "code", 3, required=True),  # contact type: R10 office visit, R20 home, R52 video ...
-        C("KAYNTI_PALVELUMUOTO", "code", 3),  # service type: T11 outpatient care, T40 home care, ...
+        # contact type: R10 office visit, R20 home, R52 video ...
+        C("KAYNTI_YHTEYSTAPA", "code", 3, required=True, formats=CONTACT_TYPE),
+        C("KAYNTI_PALVELUMUOTO", "code", 3, formats=SERVICE_TYPE),  # service type: T11 outpatient care, T40 home care
         C("KAYNTI_AMMATTI", "code", 6),  # professional (occupation code): 221 physician, 2221 nurse
-        C("KAYNTI_KIIREELLISYYS", "code", 1),  # 1 urgent, 2 not urgent
+        C("KAYNTI_KIIREELLISYYS", "code", 1, values=("1", "2")),  # 1 urgent, 2 not urgent
     ),
     "Avohilmo primary-care contacts (2011 on).",
+    unique_key=("AVOHILMO_ID",),
 )
 
 AVOHILMO_ICD10 = FileType(
@@ -155,9 +196,12 @@ AVOHILMO_ICD10 = FileType(
     (
         C("AVOHILMO_ID", "code", 14, required=True),
         C("JARJESTYS", "int", required=True),  # order: 0 = main
-        C("ICD10", "code", CODE, required=True),  # Finnish ICD-10, combination codes written whole (E113+H360)
+        # Finnish ICD-10, combination codes written whole (E113+H360)
+        C("ICD10", "code", CODE, required=True, formats=ICD10FI),
     ),
     "Avohilmo ICD-10 diagnoses.",
+    unique_key=("AVOHILMO_ID", "JARJESTYS"),
+    links=(Link("avohilmo", ("AVOHILMO_ID",)),),
 )
 
 AVOHILMO_ICPC2 = FileType(
@@ -165,9 +209,11 @@ AVOHILMO_ICPC2 = FileType(
     (
         C("AVOHILMO_ID", "code", 14, required=True),
         C("JARJESTYS", "int", required=True),
-        C("ICPC2", "code", 4, required=True),  # T90, K86; process codes start with '-' (-30, -50)
+        C("ICPC2", "code", 4, required=True, formats=ICPC2),  # T90, K86; process codes start with '-' (-30, -50)
     ),
     "Avohilmo ICPC-2 codes (diagnoses and process codes).",
+    unique_key=("AVOHILMO_ID", "JARJESTYS"),
+    links=(Link("avohilmo", ("AVOHILMO_ID",)),),
 )
 
 AVOHILMO_PROC = FileType(
@@ -175,9 +221,11 @@ AVOHILMO_PROC = FileType(
     (
         C("AVOHILMO_ID", "code", 14, required=True),
         C("JARJESTYS", "int", required=True),
-        C("TOIMP", "code", 8, required=True),  # NCSP-F (or SPAT primary-care action code)
+        C("TOIMP", "code", 8, required=True, formats=NCSP),  # NCSP-F (or SPAT primary-care action code)
     ),
     "Avohilmo procedures.",
+    unique_key=("AVOHILMO_ID", "JARJESTYS"),
+    links=(Link("avohilmo", ("AVOHILMO_ID",)),),
 )
 
 KELA_PURCHASE = FileType(
@@ -185,9 +233,9 @@ KELA_PURCHASE = FileType(
     (
         C("HETU", "hetu", 11, required=True),
         C("OSTOPV", "fi_date", required=True),  # purchase date
-        C("ATC", "code", 7),
-        C("SAIR", "code", 3),  # special reimbursement right the purchase was reimbursed under (SK1), if any
-        C("VNRO", "code", 6, required=True),  # Nordic article number, 6 digits with leading zeros
+        C("ATC", "code", 7, formats=ATC),
+        C("SAIR", "code", 3, formats=KELA_RIGHT),  # special reimbursement right (SK1) it was reimbursed under
+        C("VNRO", "code", 6, required=True, formats=VNR),  # Nordic article number, 6 digits with leading zeros
         C("PLKM", "fi_decimal"),  # number of packages (negative: a returned purchase)
         C("KORV_EUR", "fi_decimal"),  # reimbursement, euros
         C("KAKORV_EUR", "fi_decimal"),  # additional reimbursement, euros
@@ -200,8 +248,8 @@ KELA_REIMB = FileType(
     "kela_reimb", "kela_erko", "Kela: special reimbursement rights", "none",
     (
         C("HETU", "hetu", 11, required=True),
-        C("SK1", "code", 3, required=True),  # right code, e.g. 103 diabetes
-        C("DIAG", "code", CODE),  # the diagnosis the right was granted for (Finnish ICD-10)
+        C("SK1", "code", 3, required=True, formats=KELA_RIGHT),  # right code, e.g. 103 diabetes
+        C("DIAG", "code", CODE, formats=ICD10FI),  # the diagnosis the right was granted for (Finnish ICD-10)
         C("ALPV", "fi_date", required=True),  # start
         C("LOPV", "fi_date"),  # end (empty: in force)
     ),
@@ -213,9 +261,9 @@ CANCER = FileType(
     (
         C("HETU", "hetu", 11, required=True),
         C("DG_PVM", "fi_date", required=True),  # diagnosis date
-        C("TOPO", "code", 4, required=True),  # ICD-O-3 topography without dot, e.g. C509
-        C("MORFO", "code", 4, required=True),  # ICD-O-3 morphology, e.g. 8500
-        C("BEH", "code", 1, required=True),  # behaviour: 3 malignant, 2 in situ
+        C("TOPO", "code", 4, required=True, formats=ICDO3_TOPOGRAPHY),  # ICD-O-3 topography without dot, e.g. C509
+        C("MORFO", "code", 4, required=True, formats=ICDO3_MORPHOLOGY),  # ICD-O-3 morphology, e.g. 8500
+        C("BEH", "code", 1, required=True, values=("0", "1", "2", "3", "6", "9")),  # behaviour: 3 malignant, 2 in situ
         C("SIVU", "code", 1),  # laterality: 1 right, 2 left, 9 unknown
     ),
     "Finnish Cancer Registry: one row per tumour.",
@@ -226,14 +274,15 @@ DEATH = FileType(
     (
         C("HETU", "hetu", 11, required=True),
         C("KPV", "fi_date", required=True),  # date of death
-        C("TPKS", "code", CODE),  # underlying cause
-        C("VKS", "code", CODE),  # immediate cause
-        C("M1", "code", CODE),  # contributing causes
-        C("M2", "code", CODE),
-        C("M3", "code", CODE),
-        C("M4", "code", CODE),
+        C("TPKS", "code", CODE, formats=ICD_FI_ERAS, era_column="KPV"),  # underlying cause
+        C("VKS", "code", CODE, formats=ICD_FI_ERAS, era_column="KPV"),  # immediate cause
+        C("M1", "code", CODE, formats=ICD_FI_ERAS, era_column="KPV"),  # contributing causes
+        C("M2", "code", CODE, formats=ICD_FI_ERAS, era_column="KPV"),
+        C("M3", "code", CODE, formats=ICD_FI_ERAS, era_column="KPV"),
+        C("M4", "code", CODE, formats=ICD_FI_ERAS, era_column="KPV"),
     ),
     "Causes of death (ICD-8 before 1987, ICD-9 1987-1995, ICD-10 from 1996).",
+    unique_key=(PERSON_KEY,),
 )
 
 BIOBANK_SAMPLE = FileType(
@@ -242,10 +291,11 @@ BIOBANK_SAMPLE = FileType(
         C("NAYTE_ID", "code", 16, required=True),  # sample id
         C("HETU", "hetu", 11, required=True),
         C("BIOPANKKI", "code", 8, required=True),  # biobank, e.g. HELB, AURIA, THLB
-        C("NAYTETYYPPI", "code", 10, required=True),  # KOKOVERI SEERUMI PLASMA DNA KUDOS VIRTSA
+        C("NAYTETYYPPI", "code", 10, required=True, values=SAMPLE_TYPES),
         C("KERAYSPV", "fi_date", required=True),  # collection date
     ),
     "Biobank samples.",
+    unique_key=("NAYTE_ID",),
 )
 
 BIOBANK_CONSENT = FileType(
@@ -253,25 +303,26 @@ BIOBANK_CONSENT = FileType(
     (
         C("HETU", "hetu", 11, required=True),
         C("BIOPANKKI", "code", 8, required=True),
-        C("SUOSTUMUS", "code", 12, required=True),  # VOIMASSA (in force) or PERUUTETTU (withdrawn)
+        C("SUOSTUMUS", "code", 12, required=True, values=("VOIMASSA", "PERUUTETTU")),  # in force / withdrawn
         C("SUOSTUMUSPV", "fi_date", required=True),  # consent date
         C("PERUUTUSPV", "fi_date"),  # withdrawal date
     ),
     "Biobank consents (broad consent under the Biobank Act) and withdrawals.",
 )
 
+FINNGEN_SOURCES = ("INPAT", "OUTPAT", "OPER_IN", "OPER_OUT", "PRIM_OUT", "PURCH", "REIMB", "CANC", "DEATH")
 FINNGEN = FileType(
     "finngen", "finngen_longitudinal", "FinnGen: longitudinal detailed endpoint file", "none",
     (
         C("FINNGENID", "study_id", 12, required=True),
-        C("SOURCE", "code", 10, required=True),  # INPAT OUTPAT OPER_IN OPER_OUT PRIM_OUT PURCH REIMB CANC DEATH
+        C("SOURCE", "code", 10, required=True, values=FINNGEN_SOURCES),
         C("EVENT_AGE", "decimal", required=True),  # age in years at the event
         C("APPROX_EVENT_DAY", "iso_date", required=True),
         C("CODE1", "code", CODE),
         C("CODE2", "code", CODE),
         C("CODE3", "code", CODE),
         C("CODE4", "code", CODE),
-        C("ICDVER", "code", 3),  # 8, 9, 10, O3 (cancer), ATC (purchases)
+        C("ICDVER", "code", 3, values=("8", "9", "10", "O3", "ATC")),  # 8, 9, 10, O3 (cancer), ATC (purchases)
         C("CATEGORY", "code", 6),  # e.g. 0 = main diagnosis, 1.. secondary; DEATH: U, I, c1..c4
         C("INDEX", "code", 24, required=True),  # the source record the event came from
     ),
@@ -287,12 +338,6 @@ FILE_TYPES: tuple[FileType, ...] = (
     KELA_PURCHASE, KELA_REIMB, CANCER, DEATH, BIOBANK_SAMPLE, BIOBANK_CONSENT, FINNGEN,
 )
 BY_KEY = {ft.key: ft for ft in FILE_TYPES}
-
-# Where each code-bearing file type points: the ICD era of a care-register
-# diagnosis follows the episode date (ICD-10 from 1996-01-01, ICD-9 from
-# 1987-01-01, ICD-8 before).
-ICD10_FROM = "1996-01-01"
-ICD9_FROM = "1987-01-01"
 
 
 def identify(file_name: str) -> FileType | None:

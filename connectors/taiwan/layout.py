@@ -23,15 +23,21 @@ from dataclasses import dataclass
 from typing import Literal
 
 from connectors.layout import (  # noqa: F401  (re-exported: the Taiwan contract in one place)
+    ATC,
     COMMON_QUARANTINE_REASONS,
+    ICDO3_TOPOGRAPHY,
     PERSON_KEY,
     PROVENANCE,
     C,
+    CodeFormat,
     Column,
     Kind,
+    Link,
     identify_file,
     staging_columns,
 )
+from terminology.normalise import ICD10_START
+
 
 @dataclass(frozen=True)
 class FileType:
@@ -45,6 +51,8 @@ class FileType:
     delimiter = ","
     encoding = "cp950"
     null_tokens: tuple[str, ...] = ()
+    unique_key: tuple[str, ...] = ()  # staged columns identifying a row after consolidation
+    links: tuple[Link, ...] = ()  # parent rows this file type's rows refer to
 
     @property
     def column_names(self) -> list[str]:
@@ -75,12 +83,38 @@ class FileType:
 
 
 
+# Code shapes (staged: no dots, padding stripped).  Claims switched from ICD-9-CM to
+# ICD-10-CM/PCS on 2016-01-01, in the same columns; the service date decides the era.
+ICD10_FROM = ICD10_START.isoformat()
+ICD9CM = CodeFormat(  # 001-999 (3-5 digits), V01-V91, E000-E039 / E800-E999
+    "ICD-9-CM", r"[0-9]{3}[0-9]{0,2}|V[0-9]{2}[0-9]{0,2}|E(0[0-3][0-9]|[89][0-9]{2})[0-9]?", until=ICD10_FROM)
+ICD10CM_SHAPE = r"[A-TV-Z][0-9][0-9A-Z][0-9A-Z]{0,4}"  # 3-7 characters: E119, J45909
+ICD10CM = CodeFormat("ICD-10-CM", ICD10CM_SHAPE, since=ICD10_FROM)
+ICD9PROC = CodeFormat("ICD-9-CM procedure", r"[0-9]{2}[0-9]{0,2}", until=ICD10_FROM)  # 3606
+ICD10PCS = CodeFormat("ICD-10-PCS", r"[0-9A-HJ-NP-Z]{7}", since=ICD10_FROM)  # 0DTJ4ZZ (no I, no O)
+NHI_DRUG = CodeFormat("NHI drug code", r"[A-Z][A-Z0-9][0-9]{8}")  # 10 characters: AC46525100, A000015421
+NHI_FEE = CodeFormat("NHI fee code", r"[0-9A-Z][0-9]{4}[A-Z]")  # 6 characters: 08011C, 33070B
+NHI_MATERIAL = CodeFormat("NHI special material code", r"[A-Z]{3}[0-9A-Z]{5,9}")  # FBN0201A (unverified shape)
+ORDER_CODES = (NHI_DRUG, NHI_FEE, NHI_MATERIAL)
+HOSPITAL = CodeFormat("NHI hospital code", r"[0-9]{10}")
+ORDER_TYPE = CodeFormat("NHI order type", r"[0-9A-Z]")  # 1 drug, 2 treatment, 3 special material, ...
+# cause of death: ICD-8 1971-1980, ICD-9 1981-2007, WHO ICD-10 from 2008 (by the date of death)
+DEATH_ICD8 = CodeFormat("ICD-8", r"[0-9]{3}[0-9]?|E[89][0-9]{2}[0-9]?", until="1981-01-01")
+DEATH_ICD9 = CodeFormat("ICD-9", r"[0-9]{3}[0-9]?|V[0-9]{2}[0-9]?|E[89][0-9]{2}[0-9]?", since="1981-01-01",
+                        until="2008-01-01")
+DEATH_ICD10 = CodeFormat("ICD-10", r"[A-Z][0-9]{2}[0-9A-Z]?[0-9A-Z]?", since="2008-01-01")
+ICDO3_HISTBEH = CodeFormat("ICD-O-3 morphology + behaviour", r"[89][0-9]{3}[012369]")  # 81403
+SPECIMEN_TYPES = ("BLOOD", "SERUM", "PLASMA", "DNA", "TISSUE", "URINE", "SALIVA")
+_DX = (ICD9CM, ICD10CM)  # diagnoses (ICD9CM_n)
+_PX = (ICD9PROC, ICD10PCS)  # procedures (ICD_OP_CODEn)
+SEX = ("1", "2", "9")  # 1 male, 2 female, 9 unknown
+
 # The visit key: FEE_YM + APPL_TYPE + HOSP_ID + APPL_DATE + CASE_TYPE + SEQ_NO.
 VISIT_KEY = ("FEE_YM", "APPL_TYPE", "HOSP_ID", "APPL_DATE", "CASE_TYPE", "SEQ_NO")
 _KEY_COLUMNS = (
     C("FEE_YM", "ym", required=True),
-    C("APPL_TYPE", "code", 1, required=True),  # 1 original claim, 2 supplementary claim
-    C("HOSP_ID", "code", 10, required=True),
+    C("APPL_TYPE", "code", 1, required=True, values=("1", "2")),  # 1 original claim, 2 supplementary claim
+    C("HOSP_ID", "code", 10, required=True, formats=HOSPITAL),
     C("APPL_DATE", "date", required=True),
     C("CASE_TYPE", "code", 2, required=True),
     C("SEQ_NO", "int", required=True),
@@ -94,9 +128,10 @@ ENROL = FileType(
     (
         C("ID", "national_id", 10, required=True),
         C("ID_BIRTH_Y", "year", required=True),
-        C("ID_S", "code", 1, required=True),  # 1 male, 2 female, 9 unknown
+        C("ID_S", "code", 1, required=True, values=SEX),  # 1 male, 2 female, 9 unknown
         C("PREM_YM", "ym", required=True),  # premium month of this enrolment record
-        C("ID_STATUS", "code", 1, required=True),  # 1 active 2 suspended 3 out 4 withdrawn 5 death
+        # 1 active 2 suspended 3 out 4 withdrawn 5 death
+        C("ID_STATUS", "code", 1, required=True, values=("1", "2", "3", "4", "5")),
         C("AREA_NO_I", "code", 4),  # region code of the insured unit
     ),
     "Enrolment: one row per person per year of insurance (and one at each status change).",
@@ -108,19 +143,20 @@ OPDTE = FileType(
     + (
         C("ID", "national_id", 10, required=True),
         C("ID_BIRTH_Y", "year"),
-        C("ID_S", "code", 1),
+        C("ID_S", "code", 1, values=SEX),
         C("FUNC_TYPE", "code", 2),  # department
         C("FUNC_DATE", "date", required=True),
-        C("ICD9CM_1", "code", ICD_WIDTH),
-        C("ICD9CM_2", "code", ICD_WIDTH),
-        C("ICD9CM_3", "code", ICD_WIDTH),
-        C("ICD_OP_CODE1", "code", OP_WIDTH),
-        C("ICD_OP_CODE2", "code", OP_WIDTH),
+        C("ICD9CM_1", "code", ICD_WIDTH, formats=_DX, era_column="FUNC_DATE"),
+        C("ICD9CM_2", "code", ICD_WIDTH, formats=_DX, era_column="FUNC_DATE"),
+        C("ICD9CM_3", "code", ICD_WIDTH, formats=_DX, era_column="FUNC_DATE"),
+        C("ICD_OP_CODE1", "code", OP_WIDTH, formats=_PX, era_column="FUNC_DATE"),
+        C("ICD_OP_CODE2", "code", OP_WIDTH, formats=_PX, era_column="FUNC_DATE"),
         C("DRUG_DAY", "int"),
         C("PRSN_ID", "code", 10),  # physician (already de-identified by the HWDC)
         C("T_DOT", "int"),  # total claimed points
     ),
     "Outpatient visits (CD).",
+    unique_key=VISIT_KEY,
 )
 
 OPDTO = FileType(
@@ -128,14 +164,16 @@ OPDTO = FileType(
     _KEY_COLUMNS
     + (
         C("ORDER_SEQ_NO", "int", required=True),
-        C("ORDER_TYPE", "code", 1, required=True),  # 1 drug, 2 treatment, 3 special material, ...
-        C("DRUG_NO", "code", ORDER_CODE_WIDTH, required=True),
+        C("ORDER_TYPE", "code", 1, required=True, formats=ORDER_TYPE),  # 1 drug, 2 treatment, 3 special material, ...
+        C("DRUG_NO", "code", ORDER_CODE_WIDTH, required=True, formats=ORDER_CODES),
         C("DRUG_USE", "decimal"),
         C("DRUG_FRE", "code", 8),  # QD, BID, TID, QID, HS, PRN ...
         C("TOTAL_QTY", "decimal"),
         C("DRUG_DAY", "int"),
     ),
     "Outpatient orders (OO).",
+    unique_key=VISIT_KEY + ("ORDER_SEQ_NO",),
+    links=(Link("opdte", VISIT_KEY),),
 )
 
 IPDTE = FileType(
@@ -144,27 +182,28 @@ IPDTE = FileType(
     + (
         C("ID", "national_id", 10, required=True),
         C("ID_BIRTH_Y", "year"),
-        C("ID_S", "code", 1),
+        C("ID_S", "code", 1, values=SEX),
         C("FUNC_TYPE", "code", 2),
         C("IN_DATE", "date", required=True),
         C("OUT_DATE", "date"),  # empty while still admitted at the end of the segment
         C("APPL_BEG_DATE", "date", required=True),  # billing segment start
         C("APPL_END_DATE", "date", required=True),  # billing segment end
-        C("ICD9CM_1", "code", ICD_WIDTH),
-        C("ICD9CM_2", "code", ICD_WIDTH),
-        C("ICD9CM_3", "code", ICD_WIDTH),
-        C("ICD9CM_4", "code", ICD_WIDTH),
-        C("ICD9CM_5", "code", ICD_WIDTH),
-        C("ICD_OP_CODE1", "code", OP_WIDTH),
-        C("ICD_OP_CODE2", "code", OP_WIDTH),
-        C("ICD_OP_CODE3", "code", OP_WIDTH),
-        C("ICD_OP_CODE4", "code", OP_WIDTH),
-        C("ICD_OP_CODE5", "code", OP_WIDTH),
+        C("ICD9CM_1", "code", ICD_WIDTH, formats=_DX, era_column="APPL_BEG_DATE"),
+        C("ICD9CM_2", "code", ICD_WIDTH, formats=_DX, era_column="APPL_BEG_DATE"),
+        C("ICD9CM_3", "code", ICD_WIDTH, formats=_DX, era_column="APPL_BEG_DATE"),
+        C("ICD9CM_4", "code", ICD_WIDTH, formats=_DX, era_column="APPL_BEG_DATE"),
+        C("ICD9CM_5", "code", ICD_WIDTH, formats=_DX, era_column="APPL_BEG_DATE"),
+        C("ICD_OP_CODE1", "code", OP_WIDTH, formats=_PX, era_column="APPL_BEG_DATE"),
+        C("ICD_OP_CODE2", "code", OP_WIDTH, formats=_PX, era_column="APPL_BEG_DATE"),
+        C("ICD_OP_CODE3", "code", OP_WIDTH, formats=_PX, era_column="APPL_BEG_DATE"),
+        C("ICD_OP_CODE4", "code", OP_WIDTH, formats=_PX, era_column="APPL_BEG_DATE"),
+        C("ICD_OP_CODE5", "code", OP_WIDTH, formats=_PX, era_column="APPL_BEG_DATE"),
         C("TRAN_CODE", "code", 1),  # discharge outcome: 4 death, 6 transfer, 1 home ...
         C("E_BED_DAY", "int"),
         C("S_BED_DAY", "int"),
     ),
     "Inpatient admissions (DD); long stays come as monthly billing segments.",
+    unique_key=VISIT_KEY,  # one claim per billing segment
 )
 
 IPDTO = FileType(
@@ -172,13 +211,15 @@ IPDTO = FileType(
     _KEY_COLUMNS
     + (
         C("ORDER_SEQ_NO", "int", required=True),
-        C("ORDER_TYPE", "code", 1, required=True),
-        C("ORDER_CODE", "code", ORDER_CODE_WIDTH, required=True),
+        C("ORDER_TYPE", "code", 1, required=True, formats=ORDER_TYPE),
+        C("ORDER_CODE", "code", ORDER_CODE_WIDTH, required=True, formats=ORDER_CODES),
         C("DRUG_FRE", "code", 8),
         C("ORDER_QTY", "decimal"),
         C("DRUG_DAY", "int"),
     ),
     "Inpatient orders (DO).",
+    unique_key=VISIT_KEY + ("ORDER_SEQ_NO",),
+    links=(Link("ipdte", VISIT_KEY),),
 )
 
 DRUGE = FileType(
@@ -187,13 +228,14 @@ DRUGE = FileType(
     + (
         C("ID", "national_id", 10, required=True),
         C("ID_BIRTH_Y", "year"),
-        C("ID_S", "code", 1),
+        C("ID_S", "code", 1, values=SEX),
         C("FUNC_DATE", "date", required=True),  # dispensing date
-        C("R_HOSP_ID", "code", 10),  # prescribing hospital
+        C("R_HOSP_ID", "code", 10, formats=HOSPITAL),  # prescribing hospital
         C("PRSN_ID", "code", 10),  # pharmacist
         C("DRUG_DAY", "int"),
     ),
     "Contracted-pharmacy dispensing (GD).",
+    unique_key=VISIT_KEY,
 )
 
 DRUGO = FileType(
@@ -201,52 +243,59 @@ DRUGO = FileType(
     _KEY_COLUMNS
     + (
         C("ORDER_SEQ_NO", "int", required=True),
-        C("DRUG_NO", "code", ORDER_CODE_WIDTH, required=True),
+        C("DRUG_NO", "code", ORDER_CODE_WIDTH, required=True, formats=ORDER_CODES),
         C("DRUG_USE", "decimal"),
         C("DRUG_FRE", "code", 8),
         C("TOTAL_QTY", "decimal"),
         C("DRUG_DAY", "int"),
     ),
     "Contracted-pharmacy dispensing orders (GO).",
+    unique_key=VISIT_KEY + ("ORDER_SEQ_NO",),
+    links=(Link("druge", VISIT_KEY),),
 )
 
 DRUG = FileType(
     "drug", "H_NHI_DRUG", "DRUG", "none",
     (
-        C("DRUG_ID", "code", 10, required=True),
+        C("DRUG_ID", "code", 10, required=True, formats=NHI_DRUG),
         C("DRUG_NAME_E", "str"),
         C("DRUG_NAME_C", "str"),  # Chinese name
-        C("ATC_CODE", "code", 7),
+        C("ATC_CODE", "code", 7, formats=ATC),
         C("UNIT", "code", 4),
         C("VALID_S_DATE", "date"),
         C("VALID_E_DATE", "date"),
     ),
     "Drug master: NHI drug code with its ATC code.",
+    unique_key=("DRUG_ID", "VALID_S_DATE"),  # a code may come back with a new validity period
 )
 
 HOSB = FileType(
     "hosb", "H_NHI_HOSB", "HOSB", "none",
     (
-        C("HOSP_ID", "code", 10, required=True),
+        C("HOSP_ID", "code", 10, required=True, formats=HOSPITAL),
         C("HOSP_NAME", "str"),  # Chinese name
-        C("HOSP_CONT_TYPE", "code", 1),  # 1 medical centre, 2 regional, 3 district, 4 clinic, 5 pharmacy
+        # 1 medical centre, 2 regional, 3 district, 4 clinic, 5 pharmacy
+        C("HOSP_CONT_TYPE", "code", 1, values=("1", "2", "3", "4", "5")),
         C("AREA_NO_H", "code", 4),
         C("HOSP_OPEN_DATE", "date"),
     ),
     "Facilities (HOSB).",
+    unique_key=("HOSP_ID",),
 )
 
 DEATH = FileType(
     "death", "H_OST_DEATH", "DEATH", "none",
     (
         C("ID", "national_id", 10, required=True),
-        C("ID_S", "code", 1),
+        C("ID_S", "code", 1, values=SEX),
         C("ID_BIRTH_Y", "year"),
         C("D_DATE", "date", required=True),
-        C("D_CODE", "code", 5),  # ICD-9 underlying cause (1981-2007); empty from 2008
-        C("ICD10", "code", 7),  # ICD-10 underlying cause (2008 on)
+        # ICD-8 underlying cause (1971-1980), ICD-9 (1981-2007); empty from 2008 (read as ICD-10 if not)
+        C("D_CODE", "code", 5, formats=(DEATH_ICD8, DEATH_ICD9, DEATH_ICD10), era_column="D_DATE"),
+        C("ICD10", "code", 7, formats=DEATH_ICD10, era_column="D_DATE"),  # ICD-10 underlying cause (2008 on)
     ),
     "Cause of death.",
+    unique_key=(PERSON_KEY,),
 )
 
 CANCER = FileType(
@@ -254,8 +303,8 @@ CANCER = FileType(
     (
         C("ID", "national_id", 10, required=True),
         C("DIAG_DT", "partial_date", required=True),  # unknown parts written 99
-        C("CASITE", "code", 4, required=True),  # ICD-O-3 topography without dot, e.g. C349
-        C("HISTBEH", "code", 5, required=True),  # morphology (4) + behaviour (1), e.g. 81403
+        C("CASITE", "code", 4, required=True, formats=ICDO3_TOPOGRAPHY),  # ICD-O-3 topography without dot, e.g. C349
+        C("HISTBEH", "code", 5, required=True, formats=ICDO3_HISTBEH),  # morphology (4) + behaviour (1), e.g. 81403
         C("SURG_CODE", "code", 2),
         C("SURG_DATE", "date"),
         C("RT_CODE", "code", 2),
@@ -278,6 +327,7 @@ BIOBANK_PARTICIPANT = FileType(
         C("WITHDRAW_DATE", "roc_date"),
     ),
     "National Biobank Consortium of Taiwan: participants with their broad consent.",
+    unique_key=("PARTICIPANT_ID",),
 )
 
 BIOBANK_SPECIMEN = FileType(
@@ -285,12 +335,14 @@ BIOBANK_SPECIMEN = FileType(
     (
         C("SPECIMEN_ID", "code", 14, required=True),
         C("PARTICIPANT_ID", "code", 12, required=True),
-        C("SPECIMEN_TYPE", "code", 8, required=True),  # BLOOD SERUM PLASMA DNA TISSUE URINE SALIVA
+        C("SPECIMEN_TYPE", "code", 8, required=True, values=SPECIMEN_TYPES),
         C("COLLECT_DATE", "roc_date", required=True),
-        C("DIAG_CODE", "code", 7),  # linked diagnosis, ICD-10-CM without dot
+        C("DIAG_CODE", "code", 7, formats=CodeFormat("ICD-10-CM", ICD10CM_SHAPE)),  # linked diagnosis (any date)
         C("BIOBANK_ID", "code", 4),
     ),
     "National Biobank Consortium of Taiwan: specimens.",
+    unique_key=("SPECIMEN_ID",),
+    links=(Link("bb_participant", ("PARTICIPANT_ID",)),),
 )
 
 FILE_TYPES: tuple[FileType, ...] = (

@@ -1,4 +1,4 @@
-"""The Finnish site pipeline (registers, FinnGen layout): extract -> stage -> map -> load -> summarise.
+"""The Finnish site pipeline (registers, FinnGen layout): extract -> stage -> map -> validate -> load -> summarise.
 
 The CLI calls the stages in sequence; the Airflow DAG ``fi_registers_to_omop``
 calls the same functions, one task each, passing only the run reference.
@@ -26,6 +26,7 @@ start_run = _STAGES.start_run
 extract = _STAGES.extract
 stage = _STAGES.stage
 map_to_omop = _STAGES.map_to_omop
+validate = _STAGES.validate
 load = _STAGES.load
 summarise = _STAGES.summarise
 run_all = _STAGES.run_all

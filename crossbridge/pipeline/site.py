@@ -1,4 +1,4 @@
-"""One site's pipeline: extract -> stage -> map -> load -> summarise, the same for every site.
+"""One site's pipeline: extract -> stage -> map -> validate -> load -> summarise, the same for every site.
 
 Each stage is a plain function of (site, run, settings) that reads what the
 previous stage wrote in the run folder and writes its own report through the
@@ -93,6 +93,15 @@ def map_to_omop(p: SitePipeline, run: Run, settings: Settings) -> dict[str, Any]
     return run.stage_report("map")
 
 
+def validate(p: SitePipeline, run: Run, settings: Settings) -> dict[str, Any]:
+    """The quality gate: staging suites and OMOP checks; fatal failures stop the run before ``load``."""
+    from crossbridge.pipeline.quality import validate_run
+
+    with run.stage("validate") as report:
+        report.update(validate_run(run, settings, p.site, p.layout.FILE_TYPES, _resolve(p.table_columns_function)))
+    return run.stage_report("validate")
+
+
 def load(p: SitePipeline, run: Run, settings: Settings) -> dict[str, Any]:
     """Replace the warehouse tables with this run's tables (per-table atomic)."""
     with run.stage("load") as report:
@@ -112,6 +121,7 @@ def run_all(p: SitePipeline, settings: Settings, progress: Callable | None = Non
     extract(p, run, settings)
     stage(p, run, settings, progress=progress)
     map_to_omop(p, run, settings)
+    validate(p, run, settings)
     load(p, run, settings)
     summarise(p, run, settings)
     return run
@@ -134,6 +144,9 @@ class Stages:
 
     def map_to_omop(self, run: Run, settings: Settings) -> dict[str, Any]:
         return map_to_omop(self.pipeline, run, settings)
+
+    def validate(self, run: Run, settings: Settings) -> dict[str, Any]:
+        return validate(self.pipeline, run, settings)
 
     def load(self, run: Run, settings: Settings) -> dict[str, Any]:
         return load(self.pipeline, run, settings)

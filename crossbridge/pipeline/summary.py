@@ -135,6 +135,12 @@ def summarise(run: Run, settings: Settings, site: str) -> dict[str, Any]:
         checks = quality_checks(rows_in, rows_quarantined, rows_out, cov, problems, settings, file_types)
         outcome = "failed" if any(c["status"] == "failed" for c in checks) else (
             "warn" if any(c["status"] == "warn" for c in checks) else "passed")
+        quality: dict[str, Any] = {"outcome": outcome, "checks": checks}
+        validated = _stage_report_or_none(run, "validate")
+        if validated is not None:  # the validate stage (GX suites and DQD checks) ran and passed the gate
+            order = ("passed", "warn", "failed")
+            quality["outcome"] = max(outcome, validated["outcome"], key=order.index)
+            quality["validation"] = validated
 
         report.update({
             "rows_in": rows_in,
@@ -145,7 +151,7 @@ def summarise(run: Run, settings: Settings, site: str) -> dict[str, Any]:
             "coverage": cov,
             "reconciled": not problems,
             "reconciliation_problems": problems,
-            "quality": {"outcome": outcome, "checks": checks},
+            "quality": quality,
         })
     summary = run.summary()
     durations = {k: v.get("seconds") for k, v in summary["stages"].items()}
@@ -168,6 +174,11 @@ def summarise(run: Run, settings: Settings, site: str) -> dict[str, Any]:
     })
     write_json_atomic(run.summary_path, summary)
     return summary
+
+
+def _stage_report_or_none(run: Run, name: str) -> dict[str, Any] | None:
+    path = run.path("stages", f"{name}.json")
+    return run.stage_report(name) if path.exists() else None
 
 
 def quality_checks(rows_in, rows_quarantined, rows_out, cov, problems, settings: Settings,

@@ -137,3 +137,22 @@ def test_postgres_session(postgres_url):
     finally:
         session.close()
     assert r.result["unexpected_count"] == 100
+
+
+def test_a_failed_query_does_not_poison_the_next(db):
+    """DuckDB aborts the transaction on an error; the session rolls back so later checks still run."""
+    g = gx()
+    session = open_session(db)
+    try:
+        suite = g.ExpectationSuite("p", expectations=[
+            g.expectations.UnexpectedRowsExpectation(unexpected_rows_query="SELECT nope FROM {batch}"),
+            g.expectations.UnexpectedRowsExpectation(
+                unexpected_rows_query="SELECT * FROM {batch} WHERE gender_concept_id IS NULL"),
+            g.expectations.ExpectColumnValuesToNotBeNull(column="person_id"),
+        ])
+        broken, nulls, not_null = session.validate(suite, "person").results
+    finally:
+        session.close()
+    assert broken.success is False and "nope" in str(broken.exception_info)
+    assert nulls.result["observed_value"] == 100
+    assert not_null.success is True

@@ -1,0 +1,99 @@
+"""Any OMOP CDM v5.4 database as a source to read from: ``duckdb:PATH``, ``postgresql://...``, ``csv:DIR``.
+
+Used by the commands that work on OMOP databases the hub did not write
+(``crossbridge validate omop``; later FHIR export and studies).  A URL may carry
+``schema=`` (CDM tables) and ``vocab_schema=`` (vocabulary tables, default: the
+CDM schema) query parameters.
+
+``csv:DIR`` reads one file per table, named after the table in any case
+(``person.csv``, ``PERSON.csv``, Athena's tab-separated ``CONCEPT.csv``), with
+the delimiter detected, into a temporary DuckDB file (materialised, because a
+validation reads each table many times); the file is deleted on exit.  Columns
+keep the types DuckDB infers, so a non-numeric value in an integer field shows
+up in the datatype check instead of being coerced away.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import duckdb
+
+from connectors.warehouse.url import InvalidWarehouseUrl, check_identifier, parse_warehouse_url, redact
+from terminology.omop_cdm import CDM
+
+
+@dataclass(frozen=True)
+class OmopSource:
+    dialect: str  # duckdb | postgresql
+    database: str  # DuckDB file path or libpq URL (no schema parameters)
+    schema: str | None
+    vocab_schema: str | None
+    label: str  # safe to print (no password)
+    tables_from_csv: tuple[str, ...] = ()
+
+
+def _split_vocab_schema(url: str) -> tuple[str, str | None]:
+    parts = urlsplit(url)
+    kept, vocab = [], None
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key == "vocab_schema":
+            vocab = check_identifier(value, "vocabulary schema")
+        else:
+            kept.append((key, value))
+    return urlunsplit(parts._replace(query=urlencode(kept))), vocab
+
+
+def csv_tables(directory: Path) -> dict[str, Path]:
+    """CDM table name -> file, for the ``.csv`` / ``.tsv`` / ``.txt`` files of ``directory`` named after a table."""
+    found: dict[str, Path] = {}
+    for path in sorted(directory.iterdir()):
+        if path.suffix.lower() not in (".csv", ".tsv", ".txt") or not path.is_file():
+            continue
+        name = path.stem.lower()
+        if name in CDM.tables:
+            if name in found:
+                raise InvalidWarehouseUrl(f"{directory}: two files for table {name}: {found[name].name}, {path.name}")
+            found[name] = path
+    return found
+
+
+@contextmanager
+def open_omop_source(spec: str, *, tmp_dir: str | os.PathLike | None = None) -> Iterator[OmopSource]:
+    """Resolve ``spec`` to a database the validators (and other readers) can open."""
+    if spec.startswith("csv:"):
+        directory = Path(spec[len("csv:"):]).expanduser()
+        if not directory.is_dir():
+            raise InvalidWarehouseUrl(f"csv: source {directory} is not a directory")
+        tables = csv_tables(directory)
+        if not tables:
+            raise InvalidWarehouseUrl(f"csv: source {directory} holds no file named after an OMOP CDM table")
+        work = Path(tempfile.mkdtemp(prefix="omop-csv-", dir=tmp_dir))
+        db = work / "omop.duckdb"
+        try:
+            with duckdb.connect(str(db)) as con:
+                for table, path in tables.items():
+                    con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM read_csv(?, header = true, '
+                                "sample_size = -1)", [str(path)])
+            yield OmopSource("duckdb", str(db), None, None, f"csv:{directory}", tuple(sorted(tables)))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
+    base, vocab = _split_vocab_schema(spec) if spec.startswith(("postgresql://", "postgres://")) else (spec, None)
+    if spec.startswith("duckdb:") and "vocab_schema=" in spec:
+        path, _, query = spec.partition("?")
+        pairs = parse_qsl(query, keep_blank_values=True)
+        vocab = next((check_identifier(v, "vocabulary schema") for k, v in pairs if k == "vocab_schema"), None)
+        base = path + ("?" + urlencode([(k, v) for k, v in pairs if k != "vocab_schema"]) if len(pairs) > 1 else "")
+    url = parse_warehouse_url(base)
+    if url.dialect == "duckdb" and not Path(url.target).is_file():
+        raise InvalidWarehouseUrl(f"no DuckDB database at {url.target}")
+    label = url.redacted() if url.dialect == "duckdb" else redact(spec)
+    yield OmopSource(url.dialect, url.target, url.schema, vocab or url.schema, label)

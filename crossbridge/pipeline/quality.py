@@ -1,0 +1,102 @@
+"""The validate stage: staging suites and OMOP checks on the run's work database, reports, history, gate.
+
+Runs after ``map`` and before ``load``: nothing reaches the warehouse (or, later,
+a release) unless no fatal check failed.  Writes, in ``runs/<run_id>/quality/``:
+
+* ``quality.json`` — every check record (DQD vocabulary), the staging
+  expectation results, the overview and the outcome;
+* ``quality_summary.html`` — the one-page summary with the changes since the
+  previous run of the same site and the figures over runs;
+* ``gx/`` — the Great Expectations project of the run, with its Data Docs
+  (``gx/uncommitted/data_docs/local_site/index.html``).
+
+and appends the run to the site's history in ``<workdir>/quality/<site>/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from crossbridge.ledger import Run, write_json_atomic
+from crossbridge.settings import Settings
+
+
+def quality_dir(run: Run) -> Path:
+    return run.path("quality")
+
+
+def history_dir(settings: Settings, site: str) -> Path:
+    return settings.workdir / "quality" / site
+
+
+def validate_run(run: Run, settings: Settings, site: str, file_types, table_columns,
+                 progress=None) -> dict[str, Any]:
+    """Validate the run's staging and OMOP tables; write reports; raise QualityGateFailed on fatal failures."""
+    from crossbridge.pipeline import common
+    from validators import history, quality_report
+    from validators.gate import gate, load_thresholds
+    from validators.gx_engine import open_session
+    from validators.omop_run import validate_omop
+    from validators.staging_suites import run_staging_suites
+
+    qdir = quality_dir(run)
+    qdir.mkdir(parents=True, exist_ok=True)
+    vocab_path, _ = common.ensure_vocabulary(settings)
+    mapped = run.stage_report("map")
+    written = sorted(t for t in mapped["rows_out"])
+    overrides = load_thresholds(settings.quality_thresholds, site)
+
+    session = open_session(run.path("omop.duckdb"), project_dir=qdir / "gx",
+                           init_sql=(f"ATTACH '{vocab_path}' AS vocab (READ_ONLY)",))
+    try:
+        staging = run_staging_suites(session, file_types, table_columns, data_docs_run=run.run_id)
+        result = validate_omop(session, database_label=f"run {run.run_id} work database", tables=written,
+                               overrides=overrides, data_docs=True, run_name=run.run_id, progress=progress)
+    finally:
+        session.close()
+
+    staging_failed = [s for s in staging if s["status"] != "passed"]
+    outcome = result.outcome
+    if outcome == "passed" and staging_failed:
+        outcome = "warn"
+    doc = {
+        "run_id": run.run_id, "site": site, "database": str(run.path("omop.duckdb")),
+        "started": result.started, "finished": result.finished, "seconds": round(result.seconds, 3),
+        "outcome": outcome, "overview": result.overview(), "checks": result.checks,
+        "staging": staging, "rows_out": {k: int(v) for k, v in mapped["rows_out"].items()},
+        "row_counts": result.row_counts, "thresholds": overrides,
+        "data_docs": _relative(result.data_docs, qdir),
+    }
+    write_json_atomic(qdir / "quality.json", doc)
+    hist_dir = history_dir(settings, site)
+    previous = history.previous_entry(history.load_history(hist_dir), run.run_id)
+    history.record_run(hist_dir, doc)
+    entries = history.load_history(hist_dir)
+    changes = history.compare(previous, doc)
+    page = quality_report.write_summary(qdir, doc, entries, changes, data_docs_href=doc["data_docs"])
+    report = {
+        "outcome": outcome,
+        "overview": doc["overview"],
+        "staging": {"expectations": len(staging), "failed": len(staging_failed)},
+        "fatal_failed": [c["check_id"] for c in result.failed("fatal")],
+        "report": str(page),
+        "data_docs": result.data_docs,
+        "quality_json": str(qdir / "quality.json"),
+        "seconds": round(result.seconds, 3),
+    }
+    if result.outcome == "failed":  # keep the verdict in summary.json: the gate fails the stage below
+        data = run.summary()
+        data["quality"] = {"outcome": "failed", "validation": report}
+        write_json_atomic(run.summary_path, data)
+    gate(result.checks, site=site, run_id=run.run_id, report=str(page))
+    return report
+
+
+def _relative(path: str | None, base: Path) -> str | None:
+    if not path:
+        return None
+    try:
+        return str(Path(path).resolve().relative_to(base.resolve()))
+    except ValueError:
+        return path

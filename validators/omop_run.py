@@ -1,0 +1,297 @@
+"""Run the DataQualityDashboard-grade checks on one OMOP CDM v5.4 database with Great Expectations.
+
+Steps: read which tables and columns exist and how many rows each table has;
+take the declared check instances (:mod:`validators.dqd.catalogue`) for the
+tables asked for; decide the structural outcomes without SQL (a missing table
+or field fails ``cdmTable`` / ``cdmField``; other checks on it are not
+applicable, as in the DQD); build one GX suite per table holding an
+``expect_dqd_check_to_pass`` expectation per remaining check, assert that the
+suite holds as many expectations as were declared, and run all suites as one
+batch validation each (the results also go to the GX Data Docs when the
+session has a project folder).
+Each check's SQL is one aggregate pushed down to the database.
+
+The result records follow the DQD's vocabulary: status ``passed``, ``failed``,
+``not_applicable`` or ``error``, with ``num_violated_rows``,
+``pct_violated_rows`` (0..1), ``num_denominator_rows`` and ``threshold_value``.
+The outcome is ``failed`` when a check of severity *fatal* failed or errored,
+``warn`` when any other check failed or errored, else ``passed``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from terminology.omop_cdm import CDM
+from validators.dqd import catalogue, sql
+from validators.dqd.spec import CheckSpec
+from validators.gx_engine import GxSession, gx
+
+#: tables the DQD skips by default (vocabulary tables: checked when the vocabulary is built)
+DEFAULT_EXCLUDED_TABLES = (
+    "concept", "vocabulary", "concept_ancestor", "concept_relationship", "concept_class",
+    "concept_synonym", "relationship", "domain",
+)
+
+STATUSES = ("passed", "failed", "not_applicable", "error")
+
+
+class QualitySuiteError(RuntimeError):
+    """A built suite holds fewer expectations than were declared for it (checks were lost)."""
+
+
+@dataclass
+class OmopQualityResult:
+    database: str
+    checks: list[dict[str, Any]]
+    started: str
+    finished: str
+    seconds: float
+    row_counts: dict[str, int]
+    data_docs: str | None = None
+    suites: dict[str, int] = field(default_factory=dict)  # table -> expectations in its GX suite
+
+    @property
+    def outcome(self) -> str:
+        return outcome_of(self.checks)
+
+    def overview(self) -> dict[str, Any]:
+        return overview_of(self.checks)
+
+    def failed(self, severity: str | None = None) -> list[dict[str, Any]]:
+        """Failed or errored checks (of one severity when given)."""
+        return [c for c in self.checks if c["status"] in ("failed", "error")
+                and (severity is None or c["severity"] == severity)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "database": self.database, "started": self.started, "finished": self.finished,
+            "seconds": round(self.seconds, 3), "outcome": self.outcome, "overview": self.overview(),
+            "row_counts": self.row_counts, "suites": self.suites, "data_docs": self.data_docs,
+            "checks": self.checks,
+        }
+
+
+def outcome_of(checks: Iterable[Mapping[str, Any]]) -> str:
+    bad = [c for c in checks if c["status"] in ("failed", "error")]
+    if any(c["severity"] == "fatal" for c in bad):
+        return "failed"
+    return "warn" if bad else "passed"
+
+
+def overview_of(checks: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    checks = list(checks)
+    out: dict[str, Any] = {s: 0 for s in STATUSES}
+    out.update(Counter(c["status"] for c in checks))
+    out["total"] = len(checks)
+    out["fatal_failed"] = sum(1 for c in checks if c["status"] in ("failed", "error") and c["severity"] == "fatal")
+    by_cat: dict[str, dict[str, int]] = {}
+    for c in checks:
+        cat = by_cat.setdefault(c["kahn_category"], {s: 0 for s in STATUSES})
+        cat[c["status"]] += 1
+    out["by_category"] = dict(sorted(by_cat.items()))
+    decided = out["passed"] + out["failed"]
+    out["pass_rate"] = round(out["passed"] / decided, 4) if decided else None
+    return out
+
+
+def _utc() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _record(spec: CheckSpec, **values: Any) -> dict[str, Any]:
+    ct = catalogue.CHECK_TYPES[spec.check_name]
+    rec = {
+        "check_id": spec.check_id, "check_name": spec.check_name, "check_level": ct.level,
+        "cdm_table": spec.table, "cdm_field": spec.field, "concept_id": spec.concept_id,
+        "unit_concept_id": spec.unit_concept_id, "kahn_context": ct.kahn_context,
+        "kahn_category": ct.kahn_category, "kahn_subcategory": ct.kahn_subcategory,
+        "severity": catalogue.severity_of(spec), "description": catalogue.render_description(spec),
+        "status": None, "num_violated_rows": None, "pct_violated_rows": None, "num_denominator_rows": None,
+        "threshold_value": float(spec.threshold), "not_applicable_reason": None, "error": None,
+        "execution_seconds": None,  # GX reports no per-expectation time; the run's total is in `seconds`
+    }
+    rec.update(values)
+    return rec
+
+
+def database_structure(session: GxSession, schema: str | None,
+                       vocab_schema: str | None = None) -> tuple[dict[str, set[str]], dict[str, int]]:
+    """(table -> lower-case columns, table -> row count) for the CDM tables present; vocabulary
+    tables are looked up in ``vocab_schema`` when it differs from ``schema``."""
+    columns: dict[str, set[str]] = {}
+    places: dict[str, str | None] = {}
+    lookups = [(schema, None)]
+    if vocab_schema and vocab_schema != schema:
+        lookups.append((vocab_schema, set(CDM.group("vocabulary"))))
+    for where, only in lookups:
+        for table, column in session.execute(sql.table_columns_sql(session.dialect, where)):
+            t = str(table).lower()
+            if t in CDM.tables and (only is None or t in only):
+                columns.setdefault(t, set()).add(str(column).lower())
+                places[t] = where
+    counts: dict[str, int] = {}
+    if columns:
+        union = " UNION ALL ".join(
+            f"SELECT '{t}', COUNT(*) FROM {quote(places[t]) + '.' if places[t] else ''}{quote(t)}"
+            for t in sorted(columns))
+        counts = {str(t): int(n) for t, n in session.execute(union)}
+    return columns, counts
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def validate_omop(
+    session: GxSession,
+    *,
+    database_label: str,
+    cdm_schema: str | None = None,
+    vocab_schema: str | None = None,
+    tables: Iterable[str] | None = None,
+    exclude_tables: Iterable[str] = DEFAULT_EXCLUDED_TABLES,
+    overrides: Mapping[str, Any] | None = None,
+    specs: Iterable[CheckSpec] | None = None,
+    data_docs: bool = False,
+    run_name: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> OmopQualityResult:
+    """Run every declared DQD check for ``tables`` (default: all CDM tables but ``exclude_tables``),
+    or exactly the given ``specs``."""
+    from validators.dqd.expectation import register
+
+    expectation_class = register()
+    g = gx()
+    started, t0 = _utc(), time.perf_counter()
+    say = progress or (lambda _msg: None)
+    columns, counts = database_structure(session, cdm_schema, vocab_schema)
+    wanted = list(tables) if tables is not None else [t for t in CDM.tables if t not in set(exclude_tables)]
+    unknown = sorted(set(wanted) - set(CDM.tables))
+    if unknown:
+        raise ValueError(f"not OMOP CDM v5.4 tables: {unknown}")
+    specs = list(specs) if specs is not None else catalogue.declared_checks(wanted, overrides=overrides)
+    if len({s.check_id for s in specs}) != len(specs):
+        raise ValueError("duplicate check ids among the checks to run")
+    say(f"{len(specs)} checks declared for {len(wanted)} tables; {len(counts)} CDM tables present")
+
+    records: dict[str, dict[str, Any]] = {}
+    per_table: dict[str, list[CheckSpec]] = {}
+    for spec in specs:
+        if spec.check_name == "cdmTable" and spec.table not in columns:
+            records[spec.check_id] = _record(spec, status="failed", num_violated_rows=1, pct_violated_rows=1.0,
+                                             num_denominator_rows=1, error=None)
+            continue
+        if spec.check_name == "cdmField" and spec.table in columns and spec.field not in columns[spec.table]:
+            records[spec.check_id] = _record(spec, status="failed", num_violated_rows=1, pct_violated_rows=1.0,
+                                             num_denominator_rows=1)
+            continue
+        reason = sql.not_applicable_reason(spec, columns, counts)
+        if reason is not None:
+            records[spec.check_id] = _record(spec, status="not_applicable", not_applicable_reason=reason)
+            continue
+        per_table.setdefault(spec.table, []).append(spec)
+
+    suites: dict[str, Any] = {}
+    for table, table_specs in per_table.items():
+        expectations = []
+        for spec in table_specs:
+            try:
+                query = sql.check_sql(spec, session.dialect, cdm_schema=cdm_schema, vocab_schema=vocab_schema)
+            except sql.UnsupportedCheck as exc:
+                records[spec.check_id] = _record(spec, status="error", error=str(exc))
+                continue
+            expectations.append(expectation_class(
+                check_id=spec.check_id, check_name=spec.check_name, dqd_query=query,
+                threshold=float(spec.threshold), severity_level=catalogue.severity_of(spec),
+                description=catalogue.render_description(spec)[:1000],
+                meta={"check_id": spec.check_id, "kahn_category": catalogue.CHECK_TYPES[spec.check_name].kahn_category},
+            ))
+        # built in one go: add_expectation compares each new expectation with all before it (quadratic);
+        # the constructor logs and drops an invalid expectation, which the count below turns into an error
+        suite = g.ExpectationSuite(name=f"omop.{table}", expectations=expectations)
+        declared = sum(1 for s in table_specs if s.check_id not in records)
+        if len(suite.expectations) != declared:
+            raise QualitySuiteError(f"suite omop.{table} holds {len(suite.expectations)} expectations, "
+                                    f"{declared} declared")
+        if declared:
+            suites[table] = suite
+    say(f"running {sum(len(s.expectations) for s in suites.values())} checks in {len(suites)} GX suites")
+    by_id = {s.check_id: s for s in specs}
+    for table, suite in suites.items():
+        result = session.validate(suite, table, cdm_schema)
+        _collect(result, by_id, records)
+        if data_docs:
+            session.publish(suite, result, run_name=run_name or "omop", batch_name=table)
+    _not_applicable_after_run(specs, records)
+    missing = [s.check_id for s in specs if s.check_id not in records]
+    if missing:
+        raise QualitySuiteError(f"{len(missing)} declared checks have no result, e.g. {missing[:5]}")
+    checks = [records[s.check_id] for s in specs]
+    docs = session.build_data_docs() if data_docs else None
+    return OmopQualityResult(database=database_label, checks=checks, started=started, finished=_utc(),
+                             seconds=time.perf_counter() - t0, row_counts=dict(sorted(counts.items())),
+                             data_docs=str(docs) if docs else None,
+                             suites={t: len(s.expectations) for t, s in suites.items()})
+
+
+def _collect(suite_result, specs: Mapping[str, CheckSpec], records: dict[str, dict[str, Any]]) -> None:
+    """Turn GX expectation results into check records."""
+    for r in suite_result.results:
+        cfg = r.expectation_config
+        check_id = cfg.kwargs["check_id"]
+        spec = specs[check_id]
+        message = _exception_message(r.exception_info)
+        if message is not None or not r.result:
+            records[check_id] = _record(spec, status="error", error=_first_line(message or "no result"))
+            continue
+        details = r.result["details"]
+        denominator = int(details["num_denominator_rows"])
+        violated = int(details["num_violated_rows"])
+        if denominator == 0:
+            reason = sql.not_applicable_after_run(spec, 0) or "no rows to check"
+            records[check_id] = _record(spec, status="not_applicable", num_violated_rows=0,
+                                        num_denominator_rows=0, not_applicable_reason=reason)
+            continue
+        records[check_id] = _record(
+            spec, status="passed" if r.success else "failed", num_violated_rows=violated,
+            pct_violated_rows=round(violated / denominator, 6), num_denominator_rows=denominator)
+
+
+def _not_applicable_after_run(specs: list[CheckSpec], records: dict[str, dict[str, Any]]) -> None:
+    """The DQD's not-applicable rules that need results: unpopulated fields, concepts absent from the table."""
+    empty = {(r["cdm_table"], r["cdm_field"]) for r in records.values()
+             if r["check_name"] == "measureValueCompleteness" and r["status"] in ("passed", "failed")
+             and r["num_denominator_rows"] and r["num_violated_rows"] == r["num_denominator_rows"]}
+    for spec in specs:
+        rec = records.get(spec.check_id)
+        if rec is None or rec["status"] not in ("passed", "failed"):
+            continue
+        reason = sql.not_applicable_after_run(spec, rec["num_denominator_rows"] or 0,
+                                              field_is_empty=(spec.table, spec.field) in empty)
+        if reason is not None:
+            rec.update(status="not_applicable", not_applicable_reason=reason)
+
+
+def _exception_message(info: Mapping[str, Any] | None) -> str | None:
+    """The first raised exception's message in a GX ``exception_info`` (flat, or keyed by metric)."""
+    if not info:
+        return None
+    if "raised_exception" in info:
+        return (info.get("exception_message") or "error") if info.get("raised_exception") else None
+    for value in info.values():
+        if isinstance(value, Mapping) and value.get("raised_exception"):
+            return value.get("exception_message") or "error"
+    return None
+
+
+def _first_line(message: str) -> str:
+    message = str(message).strip()
+    return message.splitlines()[0][:500] if message else "error"
