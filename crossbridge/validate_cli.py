@@ -44,9 +44,16 @@ def add_parser(sub) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    if args.validate_command == "omop":
-        return _omop(args)
-    return _fhir(args)
+    from connectors.warehouse.url import InvalidWarehouseUrl
+    from validators.dqd.catalogue import CatalogueError
+    from validators.fhir_flatten import FhirExportError
+    from validators.gate import ThresholdsFileError
+
+    try:
+        return _omop(args) if args.validate_command == "omop" else _fhir(args)
+    except (InvalidWarehouseUrl, ThresholdsFileError, CatalogueError, FhirExportError) as exc:
+        print(f"crossbridge validate: error: {exc}", file=sys.stderr)
+        return 2
 
 
 def _omop(args: argparse.Namespace) -> int:
@@ -58,8 +65,7 @@ def _omop(args: argparse.Namespace) -> int:
     overrides = load_thresholds(args.thresholds, args.site) if args.thresholds else {}
     tables = [t.strip() for t in args.tables.split(",") if t.strip()] if args.tables else None
     with open_omop_source(args.omop) as src:
-        database = src.database if src.dialect == "duckdb" else src.database
-        session = open_session(database, project_dir=args.data_docs)
+        session = open_session(src.database, project_dir=args.data_docs)
         try:
             kwargs: dict[str, Any] = {"exclude_tables": ()} if args.include_vocabulary else {}
             result = validate_omop(

@@ -176,7 +176,7 @@ def validate_omop(
     wanted = list(tables) if tables is not None else [t for t in CDM.tables if t not in set(exclude_tables)]
     unknown = sorted(set(wanted) - set(CDM.tables))
     if unknown:
-        raise ValueError(f"not OMOP CDM v5.4 tables: {unknown}")
+        raise catalogue.CatalogueError(f"not OMOP CDM v5.4 tables: {unknown}")
     specs = list(specs) if specs is not None else catalogue.declared_checks(wanted, overrides=overrides)
     if len({s.check_id for s in specs}) != len(specs):
         raise ValueError("duplicate check ids among the checks to run")

@@ -25,7 +25,7 @@ def test_dag_run_succeeds_and_reconciles(tw_run):
     for key in ("run_id", "site", "started", "finished", "stage_seconds", "rows_in", "rows_quarantined",
                 "rows_out", "coverage", "warehouse", "quality", "reconciled"):
         assert key in s, key
-    assert set(s["stage_seconds"]) == {"extract", "stage", "map", "load", "summarise"}
+    assert set(s["stage_seconds"]) == {"extract", "stage", "map", "validate", "load", "summarise"}
     for table in ("person", "observation_period", "visit_occurrence", "condition_occurrence",
                   "drug_exposure", "death", "care_site", "cdm_source", "specimen"):
         assert s["rows_out"].get(table, 0) > 0, table
@@ -139,6 +139,15 @@ def test_load_into_postgresql(tw_landing, tmp_path, postgres_url):
         counts = wh.row_counts()
     for table, n in summary["rows_out"].items():
         assert counts[table] == n, table
+    # the DQD-grade checks run on the PostgreSQL warehouse as on DuckDB, with the same verdicts
+    out = tmp_path / "pg_quality.json"
+    proc = crossbridge("validate", "omop", "--omop", postgres_url, "--json", str(out), "--quiet", check=False)
+    assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    pg = {c["check_id"]: c["status"] for c in json.loads(out.read_text())["checks"]}
+    run_checks = json.loads(Path(summary["quality"]["validation"]["quality_json"]).read_text())["checks"]
+    duck = {c["check_id"]: c["status"] for c in run_checks}
+    assert not [c for c, st in pg.items() if st == "error"]
+    assert {c: pg[c] for c in duck if c in pg} == {c: duck[c] for c in duck if c in pg}
 
 
 def test_reconciliation_detects_a_lost_row(tw_run, tmp_path):

@@ -150,9 +150,13 @@ def test_a_failed_query_does_not_poison_the_next(db):
                 unexpected_rows_query="SELECT * FROM {batch} WHERE gender_concept_id IS NULL"),
             g.expectations.ExpectColumnValuesToNotBeNull(column="person_id"),
         ])
-        broken, nulls, not_null = session.validate(suite, "person").results
+        results = session.validate(suite, "person").results  # GX does not keep the suite's order
     finally:
         session.close()
+    by_query = {r.expectation_config.kwargs.get("unexpected_rows_query", r.expectation_config.type): r for r in results}
+    broken = by_query["SELECT nope FROM {batch}"]
+    nulls = by_query["SELECT * FROM {batch} WHERE gender_concept_id IS NULL"]
+    not_null = by_query["expect_column_values_to_not_be_null"]
     assert broken.success is False and "nope" in str(broken.exception_info)
     assert nulls.result["observed_value"] == 100
     assert not_null.success is True
