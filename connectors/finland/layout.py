@@ -114,7 +114,6 @@ CONTACT_TYPE = CodeFormat("Avohilmo contact type", r"R[0-9]{2}")  # R10 office v
 SERVICE_TYPE = CodeFormat("Avohilmo service type", r"T[0-9]{2}")  # T11 outpatient care
 ICDO3_MORPHOLOGY = CodeFormat("ICD-O-3 morphology", r"[89][0-9]{3}")  # 8500
 DIAGNOSIS_FIELDS = ("PDGO", "PDGE", "SDGO", "SDGE", "ULKSYY")
-SAMPLE_TYPES = ("KOKOVERI", "SEERUMI", "PLASMA", "DNA", "KUDOS", "VIRTSA")
 
 POPULATION = FileType(
     "population", "dvv_vaesto", "Digital and Population Data Services Agency: population register", "none",
@@ -291,7 +290,7 @@ BIOBANK_SAMPLE = FileType(
         C("NAYTE_ID", "code", 16, required=True),  # sample id
         C("HETU", "hetu", 11, required=True),
         C("BIOPANKKI", "code", 8, required=True),  # biobank, e.g. HELB, AURIA, THLB
-        C("NAYTETYYPPI", "code", 10, required=True, values=SAMPLE_TYPES),
+        C("NAYTETYYPPI", "code", 10, required=True),  # mapped by terminology: an unknown type is unmapped, not bad
         C("KERAYSPV", "fi_date", required=True),  # collection date
     ),
     "Biobank samples.",

@@ -104,7 +104,6 @@ DEATH_ICD9 = CodeFormat("ICD-9", r"[0-9]{3}[0-9]?|V[0-9]{2}[0-9]?|E[89][0-9]{2}[
                         until="2008-01-01")
 DEATH_ICD10 = CodeFormat("ICD-10", r"[A-Z][0-9]{2}[0-9A-Z]?[0-9A-Z]?", since="2008-01-01")
 ICDO3_HISTBEH = CodeFormat("ICD-O-3 morphology + behaviour", r"[89][0-9]{3}[012369]")  # 81403
-SPECIMEN_TYPES = ("BLOOD", "SERUM", "PLASMA", "DNA", "TISSUE", "URINE", "SALIVA")
 _DX = (ICD9CM, ICD10CM)  # diagnoses (ICD9CM_n)
 _PX = (ICD9PROC, ICD10PCS)  # procedures (ICD_OP_CODEn)
 SEX = ("1", "2", "9")  # 1 male, 2 female, 9 unknown
@@ -335,7 +334,7 @@ BIOBANK_SPECIMEN = FileType(
     (
         C("SPECIMEN_ID", "code", 14, required=True),
         C("PARTICIPANT_ID", "code", 12, required=True),
-        C("SPECIMEN_TYPE", "code", 8, required=True, values=SPECIMEN_TYPES),
+        C("SPECIMEN_TYPE", "code", 8, required=True),  # mapped by terminology: an unknown type is unmapped, not bad
         C("COLLECT_DATE", "roc_date", required=True),
         C("DIAG_CODE", "code", 7, formats=CodeFormat("ICD-10-CM", ICD10CM_SHAPE)),  # linked diagnosis (any date)
         C("BIOBANK_ID", "code", 4),
