@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -54,10 +55,9 @@ def measured(cmd: list[str], env: dict | None = None) -> tuple[float, int, str]:
     # the child has been reaped by communicate(); use RUSAGE of a wrapper instead
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-3000:]}")
-    peak = 0
-    for line in err.splitlines():
-        if line.startswith("PEAK_RSS_KB="):
-            peak = int(line.split("=", 1)[1]) * 1024
+    # searched anywhere: the child's last stderr line (e.g. nanobind's exit report) may lack a newline
+    found = re.findall(r"PEAK_RSS_KB=(\d+)", err)
+    peak = int(found[-1]) * 1024 if found else 0
     return seconds, peak, out
 
 

@@ -314,7 +314,26 @@ def format_validation(v: dict[str, Any] | None) -> list[str]:
     ] + ([f"  GX Data Docs:   {v['data_docs']}"] if v.get("data_docs") else [])
 
 
+def _silence_stderr_at_exit() -> None:
+    """With duckdb-engine and Great Expectations both imported, DuckDB's bindings (nanobind)
+    report 'leaked' objects on stderr while the interpreter shuts down, after every command
+    that validated.  The report comes after all our work and says nothing about the data;
+    registered first, this handler runs last among the exit handlers and closes stderr
+    just before that shutdown."""
+    import atexit
+    import os
+
+    def close_stderr() -> None:
+        sys.stderr.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+
+    atexit.register(close_stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # the `crossbridge` process itself, not a caller inside Python
+        _silence_stderr_at_exit()
     args = build_parser().parse_args(argv)
     from crossbridge.terminology_cli import cmd_terminology
     from crossbridge.validate_cli import cmd_validate

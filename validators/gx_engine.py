@@ -116,14 +116,15 @@ class GxSession:
         return batch.validate(suite, result_format=result_format)
 
     def publish(self, suite, result, run_name: str, batch_name: str) -> None:
-        """Keep ``suite`` and its ``result`` in the (file-mode) project so the Data Docs show them."""
+        """Keep the ``result`` of ``suite`` in the (file-mode) project so the Data Docs show it."""
         from great_expectations.core.run_identifier import RunIdentifier
         from great_expectations.data_context.types.resource_identifiers import (
             ExpectationSuiteIdentifier,
             ValidationResultIdentifier,
         )
 
-        self.context.suites.add_or_update(suite)
+        # only the result is stored: the result pages of the Data Docs render from it alone, and storing
+        # the suite (suites.add_or_update) compares expectations pairwise, quadratic in the suite's size
         run_id = RunIdentifier(run_name=run_name)
         result.meta["run_id"] = run_id
         key = ValidationResultIdentifier(

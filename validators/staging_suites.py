@@ -410,7 +410,7 @@ def run_staging_suites(
 
 def _validate(session, view: str, suite, declared: int, exps: list, data_docs_run: str | None) -> list[dict]:
     try:
-        result = session.validate(suite, view)
+        result = session.validate(suite, view, result_format="BASIC")
     except Exception as exc:  # noqa: BLE001  (any failure to run a suite is reported as its records' error)
         msg = f"{view}: suite could not run: {type(exc).__name__}: {exc}"
         return [_record(view, e.meta, "error", None, None, msg) for e in exps]

@@ -336,7 +336,7 @@ def test_a_suite_that_lost_an_expectation_is_an_error(runs):
 def test_results_short_of_the_suite_are_an_error():
     """A session that returns fewer results than the suite declares (lost on the way) is refused."""
     gx().get_context(mode="ephemeral")  # build_suite needs an active GX context
-    session = SimpleNamespace(validate=lambda suite, view: SimpleNamespace(results=[]))
+    session = SimpleNamespace(validate=lambda suite, view, **kw: SimpleNamespace(results=[]))
     with pytest.raises(StagingSuiteError, match="stg_drug: 0 expectation results but 14 declared"):
         run_staging_suites(session, [tw_layout.DRUG], tw_consolidate.table_columns)
 
