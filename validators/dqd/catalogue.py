@@ -92,17 +92,17 @@ STRUCTURAL_CHECKS: tuple[str, ...] = (
     "cdmTable", "cdmField", "isRequired", "cdmDatatype", "isPrimaryKey", "isForeignKey", "fkDomain", "fkClass",
 )  # fmt: skip
 
-_TYPE_COLUMNS = (
+TYPE_COLUMNS = (
     "check_name", "level", "severity", "kahn_context", "kahn_category", "kahn_subcategory",
     "parameters", "placeholders", "description", "concept_description",
 )  # fmt: skip
-_TABLE_COLUMNS = ("table", "check_name", "threshold")
-_FIELD_COLUMNS = (
+TABLE_COLUMNS = ("table", "check_name", "threshold")
+FIELD_COLUMNS = (
     "table", "field", "check_name", "threshold", "fk_table", "fk_field", "fk_domain", "fk_class", "datatype",
     "plausible_value_low", "plausible_value_high", "temporal_after_table", "temporal_after_field",
     "start_before_end_field", "standard_concept_field",
 )  # fmt: skip
-_CONCEPT_COLUMNS = (
+CONCEPT_COLUMNS = (
     "table", "field", "concept_id", "concept_name", "unit_concept_id", "unit_concept_name", "check_name",
     "threshold", "plausible_value_low", "plausible_value_high", "plausible_gender", "unit_concept_ids",
 )  # fmt: skip
@@ -215,7 +215,7 @@ def _parse_check_types(text: str, where: str) -> tuple[dict[str, CheckType], dic
     types: dict[str, CheckType] = {}
     params: dict[str, tuple[str, ...]] = {}
     concept_templates: dict[str, str] = {}
-    for row in _rows(text, where, _TYPE_COLUMNS):
+    for row in _rows(text, where, TYPE_COLUMNS):
         c = row.cells
         name = c["check_name"]
         if not _CHECK_NAME.match(name):
@@ -617,9 +617,9 @@ def load_catalogue(dir: str | Path | None = None) -> Catalogue:  # noqa: A002 - 
         types, params, concept_templates = _parse_check_types(*_text(directory, TYPES_FILE))
     builder = _Builder(types, params)
     for name, columns, parse in (
-        (TABLE_FILE, _TABLE_COLUMNS, builder.table_row),
-        (FIELD_FILE, _FIELD_COLUMNS, builder.field_row),
-        (CONCEPT_FILE, _CONCEPT_COLUMNS, builder.concept_row),
+        (TABLE_FILE, TABLE_COLUMNS, builder.table_row),
+        (FIELD_FILE, FIELD_COLUMNS, builder.field_row),
+        (CONCEPT_FILE, CONCEPT_COLUMNS, builder.concept_row),
     ):
         for row in _rows(*_text(directory, name), columns):
             parse(row)

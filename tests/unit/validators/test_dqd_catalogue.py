@@ -47,7 +47,7 @@ def _append(path: Path, line: str) -> int:
 
 
 def _field_row(table: str, field: str, check: str, threshold: str = "0", **params: str) -> str:
-    columns = cat._FIELD_COLUMNS[4:]
+    columns = cat.FIELD_COLUMNS[4:]
     unknown = set(params) - set(columns)
     assert not unknown, unknown
     return "\t".join([table, field, check, threshold, *(params.get(c, "") for c in columns)])
@@ -61,7 +61,7 @@ def _concept_row(**cells: str) -> str:
         "plausible_gender": "Male", "unit_concept_ids": "",
     }  # fmt: skip
     row.update(cells)
-    return "\t".join(row[c] for c in cat._CONCEPT_COLUMNS)
+    return "\t".join(row[c] for c in cat.CONCEPT_COLUMNS)
 
 
 def _expect_error(data_dir: Path, file: str, line: int | None, column: str | None, text: str) -> CatalogueError:
@@ -449,7 +449,7 @@ def test_threshold_cells_parse_or_fail_at_the_threshold_column(data_dir, raw):
         builder = cat._Builder(*cat._parse_check_types(*cat._text(data_dir, "check_types.tsv"))[:2])
 
         def parse() -> None:
-            rows = cat._rows(path.read_text(), str(path), cat._TABLE_COLUMNS)
+            rows = cat._rows(path.read_text(), str(path), cat.TABLE_COLUMNS)
             builder.table_row(rows[-1])
 
         if valid:
@@ -473,7 +473,7 @@ def test_unknown_fields_fail_at_the_field_column(data_dir, table, field):
     original = path.read_text()
     try:
         lineno = _append(path, _field_row(table, field, "measureValueCompleteness", "0"))
-        rows = cat._rows(path.read_text(), str(path), cat._FIELD_COLUMNS)
+        rows = cat._rows(path.read_text(), str(path), cat.FIELD_COLUMNS)
         builder = cat._Builder(*cat._parse_check_types(*cat._text(data_dir, "check_types.tsv"))[:2])
         if field in CDM.table(table):
             return  # a real field: covered by the duplicate-check case

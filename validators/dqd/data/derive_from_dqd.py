@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from terminology.omop_cdm import CDM  # noqa: E402
+from validators.dqd.catalogue import CONCEPT_COLUMNS, FIELD_COLUMNS, TABLE_COLUMNS, TYPE_COLUMNS  # noqa: E402  (the files the loader reads)
 
 SOURCE = "OHDSI DataQualityDashboard v5.4 check catalogue (Apache-2.0)"
 
@@ -104,21 +105,6 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "plausibleGenderUseDescendants": ("plausible_gender",),
     "plausibleUnitConceptIds": ("unit_concept_ids",),
 }
-
-TYPE_COLUMNS = (
-    "check_name", "level", "severity", "kahn_context", "kahn_category", "kahn_subcategory",
-    "parameters", "placeholders", "description", "concept_description",
-)  # fmt: skip
-TABLE_COLUMNS = ("table", "check_name", "threshold")
-FIELD_COLUMNS = (
-    "table", "field", "check_name", "threshold", "fk_table", "fk_field", "fk_domain", "fk_class", "datatype",
-    "plausible_value_low", "plausible_value_high", "temporal_after_table", "temporal_after_field",
-    "start_before_end_field", "standard_concept_field",
-)  # fmt: skip
-CONCEPT_COLUMNS = (
-    "table", "field", "concept_id", "concept_name", "unit_concept_id", "unit_concept_name", "check_name",
-    "threshold", "plausible_value_low", "plausible_value_high", "plausible_gender", "unit_concept_ids",
-)  # fmt: skip
 
 TABLE_CHECKS = ("measurePersonCompleteness", "measureConditionEraCompleteness", "measureObservationPeriodOverlap")
 FIELD_FLAG_CHECKS = (  # DQD column == 'Yes' marks the check applicable
