@@ -221,6 +221,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"    summary:      {run.summary_path}")
         print(f"    warehouse:    {summary.get('warehouse')}")
         print(f"    quarantine:   {run.path('staging', 'quarantine')}")
+        validation = summary.get("quality", {}).get("validation")
+        if validation:
+            print(f"    quality:      {validation['report']}")
+            if validation.get("data_docs"):
+                print(f"    GX Data Docs: {validation['data_docs']}")
         print(f"    ground truth: {landing / '_ground_truth' / 'defects.csv'}")
     from crossbridge.terminology_cli import write_coverage_report
 
