@@ -392,6 +392,7 @@ def write_text_atomic(path: Path, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
             out.write(text)
             out.flush()
+            os.fchmod(out.fileno(), 0o644)  # mkstemp makes 0600; reports and history are for readers
             os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:

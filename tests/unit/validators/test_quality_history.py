@@ -385,3 +385,12 @@ def test_compare_partitions_failures(before, now, known, as_entry):
     assert resolved | persisting == before
     assert not (new & resolved) and not (new & persisting) and not (resolved & persisting)
     assert len(changes.new) == len(new) and len(changes.resolved) == len(resolved)  # no duplicates
+
+
+def test_written_files_are_readable_by_others(tmp_path):
+    """Reports and history are for readers: not the 0600 a temporary file is created with."""
+    from validators.history import write_text_atomic
+
+    target = tmp_path / "page.html"
+    write_text_atomic(target, "<p>x</p>")
+    assert target.stat().st_mode & 0o777 == 0o644 and target.read_text() == "<p>x</p>"
