@@ -225,8 +225,11 @@ def validate_omop(
             suites[table] = suite
     say(f"running {sum(len(s.expectations) for s in suites.values())} checks in {len(suites)} GX suites")
     by_id = {s.check_id: s for s in specs}
-    for table, suite in suites.items():
-        result = session.validate(suite, table, cdm_schema)
+    vocabulary = set(CDM.group("vocabulary"))
+    for i, (table, suite) in enumerate(suites.items(), 1):
+        say(f"[{i}/{len(suites)}] {table}: {len(suite.expectations)} checks")
+        schema = vocab_schema if table in vocabulary and vocab_schema else cdm_schema
+        result = session.validate(suite, table, schema)
         _collect(result, by_id, records)
         if data_docs:
             session.publish(suite, result, run_name=run_name or "omop", batch_name=table)
