@@ -74,11 +74,7 @@ def _omop(args: argparse.Namespace) -> int:
                 progress=None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True)), **kwargs)
         finally:
             session.close()
-    doc = {"run_id": None, "site": args.site, "database": src.label, "started": result.started,
-           "finished": result.finished, "seconds": round(result.seconds, 3), "outcome": result.outcome,
-           "overview": result.overview(), "checks": result.checks, "staging": [],
-           "rows_out": result.row_counts, "row_counts": result.row_counts, "thresholds": overrides,
-           "data_docs": result.data_docs}
+    doc = result.quality_doc(run_id=None, site=args.site, thresholds=overrides)
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 
 from validators.fhir_flatten import flatten_export
+from validators.gx_engine import exception_message
 
 IMPLEMENTATION_GUIDES: dict[str, str] = {
     "taiwan": "https://twcore.mohw.gov.tw/ig/twcore",
@@ -313,7 +314,8 @@ def _records_from_result(result, items, populations, table: str) -> list[FhirChe
             records.append(FhirCheckRecord(check.name, rtype, "error", 0, population,
                                            detail=f"no result from suite fhir-{table} for this expectation"))
             continue
-        raised = _exception_message(r.exception_info or {})
+        raised = exception_message(r.exception_info)
+        raised = raised.splitlines()[0] if raised else raised
         if raised is not None or "observed_value" not in (r.result or {}):
             records.append(FhirCheckRecord(check.name, rtype, "error", 0, population,
                                            detail=f"expectation raised: {raised or 'no observed value'}"))
@@ -324,16 +326,6 @@ def _records_from_result(result, items, populations, table: str) -> list[FhirChe
             check.name, rtype, "passed" if r.success else "failed", count, population,
             examples=_examples(rows), detail=_detail(check, rows, count)))
     return records
-
-
-def _exception_message(info: dict) -> str | None:
-    """The first exception message in a GX ``exception_info`` (flat, or one entry per metric)."""
-    if "raised_exception" in info:
-        return str(info.get("exception_message")) if info.get("raised_exception") else None
-    for value in info.values():
-        if isinstance(value, dict) and value.get("raised_exception"):
-            return str(value.get("exception_message")).splitlines()[0]
-    return None
 
 
 def _examples(rows: list[dict]) -> list[str]:

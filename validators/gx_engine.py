@@ -64,6 +64,22 @@ def gx():
     return great_expectations
 
 
+def exception_message(info: dict | None) -> str | None:
+    """The first raised exception's message in a GX result's ``exception_info``, else None.
+
+    GX gives it flat (``raised_exception``, ``exception_message``) or, when a metric
+    failed, one such dict per metric configuration.
+    """
+    if not info:
+        return None
+    if "raised_exception" in info:
+        return str(info.get("exception_message") or "error") if info.get("raised_exception") else None
+    for value in info.values():
+        if isinstance(value, dict) and value.get("raised_exception"):
+            return str(value.get("exception_message") or "error")
+    return None
+
+
 def sqlalchemy_url(database: str | os.PathLike) -> str:
     """SQLAlchemy URL for a DuckDB file path / ``duckdb:PATH`` or a ``postgresql://`` URL."""
     s = os.fspath(database)
@@ -210,19 +226,21 @@ def open_session(database: str | os.PathLike, *, read_only: bool = True, project
 def _roll_back_after_errors(execution_engine) -> None:
     """A failed statement leaves DuckDB's transaction aborted, and every later query on the
     persistent connection would fail with it; GX only recovers from SQLAlchemy's own rollback
-    errors.  Roll back after any failed query so one broken check stays one error."""
-    execute = execution_engine.execute_query
+    errors.  An engine-level error hook rolls the DuckDB connection back after any failed
+    statement (whichever GX path ran it), so one broken check stays one error."""
+    import duckdb
+    from great_expectations.compatibility.sqlalchemy import sqlalchemy as sa
 
-    def execute_query(query):
+    def roll_back(context) -> None:
+        conn = context.connection
+        if conn is None:
+            return
         try:
-            return execute(query)
-        except Exception:
-            conn = getattr(execution_engine, "_connection", None)
-            if conn is not None:
-                conn.rollback()
-            raise
+            conn.connection.dbapi_connection.rollback()
+        except duckdb.TransactionException:  # no transaction was open: nothing to undo
+            pass
 
-    execution_engine.execute_query = execute_query
+    sa.event.listen(execution_engine.engine, "handle_error", roll_back)
 
 
 def _quiet(context) -> None:

@@ -30,7 +30,8 @@ from typing import Any
 from terminology.omop_cdm import CDM
 from validators.dqd import catalogue, sql
 from validators.dqd.spec import CheckSpec
-from validators.gx_engine import GxSession, gx
+from validators.gx_engine import GxSession, exception_message, gx
+from validators.sql_text import quote_ident
 
 #: tables the DQD skips by default (vocabulary tables: checked when the vocabulary is built)
 DEFAULT_EXCLUDED_TABLES = (
@@ -67,6 +68,26 @@ class OmopQualityResult:
         """Failed or errored checks (of one severity when given)."""
         return [c for c in self.checks if c["status"] in ("failed", "error")
                 and (severity is None or c["severity"] == severity)]
+
+    def quality_doc(self, *, run_id: str | None, site: str, staging: list[dict[str, Any]] | None = None,
+                    rows_out: Mapping[str, int] | None = None, thresholds: Mapping[str, Any] | None = None,
+                    data_docs: str | None = None) -> dict[str, Any]:
+        """The quality document (``quality.json``; what history and the HTML report read).
+
+        Failed staging expectations turn a ``passed`` outcome into ``warn``.
+        """
+        staging = list(staging or [])
+        outcome = self.outcome
+        if outcome == "passed" and any(s["status"] != "passed" for s in staging):
+            outcome = "warn"
+        return {
+            "run_id": run_id, "site": site, "database": self.database, "started": self.started,
+            "finished": self.finished, "seconds": round(self.seconds, 3), "outcome": outcome,
+            "overview": self.overview(), "checks": self.checks, "staging": staging,
+            "rows_out": dict(rows_out if rows_out is not None else self.row_counts),
+            "row_counts": self.row_counts, "thresholds": dict(thresholds or {}),
+            "data_docs": data_docs if data_docs is not None else self.data_docs,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,14 +161,10 @@ def database_structure(session: GxSession, schema: str | None,
     counts: dict[str, int] = {}
     if columns:
         union = " UNION ALL ".join(
-            f"SELECT '{t}', COUNT(*) FROM {quote(places[t]) + '.' if places[t] else ''}{quote(t)}"
+            f"SELECT '{t}', COUNT(*) FROM {quote_ident(places[t]) + '.' if places[t] else ''}{quote_ident(t)}"
             for t in sorted(columns))
         counts = {str(t): int(n) for t, n in session.execute(union)}
     return columns, counts
-
-
-def quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def validate_omop(
@@ -187,7 +204,7 @@ def validate_omop(
     for spec in specs:
         if spec.check_name == "cdmTable" and spec.table not in columns:
             records[spec.check_id] = _record(spec, status="failed", num_violated_rows=1, pct_violated_rows=1.0,
-                                             num_denominator_rows=1, error=None)
+                                             num_denominator_rows=1)
             continue
         if spec.check_name == "cdmField" and spec.table in columns and spec.field not in columns[spec.table]:
             records[spec.check_id] = _record(spec, status="failed", num_violated_rows=1, pct_violated_rows=1.0,
@@ -251,7 +268,7 @@ def _collect(suite_result, specs: Mapping[str, CheckSpec], records: dict[str, di
         cfg = r.expectation_config
         check_id = cfg.kwargs["check_id"]
         spec = specs[check_id]
-        message = _exception_message(r.exception_info)
+        message = exception_message(r.exception_info)
         if message is not None or not r.result:
             records[check_id] = _record(spec, status="error", error=_first_line(message or "no result"))
             continue
@@ -281,18 +298,6 @@ def _not_applicable_after_run(specs: list[CheckSpec], records: dict[str, dict[st
                                               field_is_empty=(spec.table, spec.field) in empty)
         if reason is not None:
             rec.update(status="not_applicable", not_applicable_reason=reason)
-
-
-def _exception_message(info: Mapping[str, Any] | None) -> str | None:
-    """The first raised exception's message in a GX ``exception_info`` (flat, or keyed by metric)."""
-    if not info:
-        return None
-    if "raised_exception" in info:
-        return (info.get("exception_message") or "error") if info.get("raised_exception") else None
-    for value in info.values():
-        if isinstance(value, Mapping) and value.get("raised_exception"):
-            return value.get("exception_message") or "error"
-    return None
 
 
 def _first_line(message: str) -> str:

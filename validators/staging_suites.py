@@ -31,7 +31,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from validators.gx_engine import gx, open_session
+from validators.gx_engine import exception_message, gx, open_session
+from validators.sql_text import quote_ident as _q
+from validators.sql_text import quote_literal as _lit
 
 PERSON_KEY = "person_key"
 #: site pseudonym: hex HMAC-SHA256 (connectors.pseudonym), lower case
@@ -69,14 +71,6 @@ class _Table:
 
 
 # ---------------------------------------------------------------------------------------------- SQL helpers
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 # what SQLAlchemy's text() would read as a bind parameter, or unescape (sqlalchemy.sql.elements.TextClause)
 _SA_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?![:\w])")
 _SA_ESCAPED = re.compile(r"\\(:\w*)(?![:\w])")
@@ -432,7 +426,7 @@ def _result_record(view: str, r, rows: int | None) -> dict:
     meta = r.expectation_config.meta or {}
     res = r.result or {}
     why = meta.get("why", "")
-    error = _exception_message(r.exception_info)
+    error = exception_message(r.exception_info)
     if error is not None:
         return _record(view, meta, "error", None, rows, f"{why}: {error}")
     unexpected = res.get("unexpected_count")
@@ -451,15 +445,3 @@ def _result_record(view: str, r, rows: int | None) -> dict:
     if mismatched:
         detail += f"; columns {mismatched}"
     return _record(view, meta, "failed", unexpected, elements, detail)
-
-
-def _exception_message(info) -> str | None:
-    """GX's exception info: flat (``raised_exception``) or one entry per metric that failed."""
-    if not info:
-        return None
-    if info.get("raised_exception"):
-        return str(info.get("exception_message"))
-    for v in info.values():
-        if isinstance(v, dict) and v.get("raised_exception"):
-            return str(v.get("exception_message"))
-    return None

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode
 
 import duckdb
 
@@ -40,15 +40,18 @@ class OmopSource:
     tables_from_csv: tuple[str, ...] = ()
 
 
-def _split_vocab_schema(url: str) -> tuple[str, str | None]:
-    parts = urlsplit(url)
+def _split_vocab_schema(spec: str) -> tuple[str, str | None]:
+    """``spec`` without its ``vocab_schema=`` parameter, and that parameter (DuckDB and PostgreSQL URLs)."""
+    head, sep, query = spec.partition("?")
+    if not sep:
+        return spec, None
     kept, vocab = [], None
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+    for key, value in parse_qsl(query, keep_blank_values=True):
         if key == "vocab_schema":
             vocab = check_identifier(value, "vocabulary schema")
         else:
             kept.append((key, value))
-    return urlunsplit(parts._replace(query=urlencode(kept))), vocab
+    return head + ("?" + urlencode(kept) if kept else ""), vocab
 
 
 def csv_tables(directory: Path) -> dict[str, Path]:
@@ -86,12 +89,7 @@ def open_omop_source(spec: str, *, tmp_dir: str | os.PathLike | None = None) -> 
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return
-    base, vocab = _split_vocab_schema(spec) if spec.startswith(("postgresql://", "postgres://")) else (spec, None)
-    if spec.startswith("duckdb:") and "vocab_schema=" in spec:
-        path, _, query = spec.partition("?")
-        pairs = parse_qsl(query, keep_blank_values=True)
-        vocab = next((check_identifier(v, "vocabulary schema") for k, v in pairs if k == "vocab_schema"), None)
-        base = path + ("?" + urlencode([(k, v) for k, v in pairs if k != "vocab_schema"]) if len(pairs) > 1 else "")
+    base, vocab = _split_vocab_schema(spec)
     url = parse_warehouse_url(base)
     if url.dialect == "duckdb" and not Path(url.target).is_file():
         raise InvalidWarehouseUrl(f"no DuckDB database at {url.target}")

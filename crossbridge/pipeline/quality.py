@@ -30,14 +30,14 @@ def history_dir(settings: Settings, site: str) -> Path:
     return settings.workdir / "quality" / site
 
 
-def validate_run(run: Run, settings: Settings, site: str, file_types, table_columns,
-                 progress=None) -> dict[str, Any]:
+def validate_run(run: Run, settings: Settings, site: str, file_types, table_columns) -> dict[str, Any]:
     """Validate the run's staging and OMOP tables; write reports; raise QualityGateFailed on fatal failures."""
     from crossbridge.pipeline import common
     from validators import history, quality_report
     from validators.gate import gate, load_thresholds
     from validators.gx_engine import open_session
     from validators.omop_run import validate_omop
+    from validators.sql_text import quote_literal
     from validators.staging_suites import run_staging_suites
 
     qdir = quality_dir(run)
@@ -48,26 +48,19 @@ def validate_run(run: Run, settings: Settings, site: str, file_types, table_colu
     overrides = load_thresholds(settings.quality_thresholds, site)
 
     session = open_session(run.path("omop.duckdb"), project_dir=qdir / "gx",
-                           init_sql=(f"ATTACH '{vocab_path}' AS vocab (READ_ONLY)",))
+                           init_sql=(f"ATTACH {quote_literal(str(vocab_path))} AS vocab (READ_ONLY)",))
     try:
         staging = run_staging_suites(session, file_types, table_columns, data_docs_run=run.run_id)
-        result = validate_omop(session, database_label=f"run {run.run_id} work database", tables=written,
-                               overrides=overrides, data_docs=True, run_name=run.run_id, progress=progress)
+        result = validate_omop(session, database_label=str(run.path("omop.duckdb")), tables=written,
+                               overrides=overrides, data_docs=True, run_name=run.run_id)
     finally:
         session.close()
 
     staging_failed = [s for s in staging if s["status"] != "passed"]
-    outcome = result.outcome
-    if outcome == "passed" and staging_failed:
-        outcome = "warn"
-    doc = {
-        "run_id": run.run_id, "site": site, "database": str(run.path("omop.duckdb")),
-        "started": result.started, "finished": result.finished, "seconds": round(result.seconds, 3),
-        "outcome": outcome, "overview": result.overview(), "checks": result.checks,
-        "staging": staging, "rows_out": {k: int(v) for k, v in mapped["rows_out"].items()},
-        "row_counts": result.row_counts, "thresholds": overrides,
-        "data_docs": _relative(result.data_docs, qdir),
-    }
+    doc = result.quality_doc(run_id=run.run_id, site=site, staging=staging,
+                             rows_out={k: int(v) for k, v in mapped["rows_out"].items()},
+                             thresholds=overrides, data_docs=_relative(result.data_docs, qdir))
+    outcome = doc["outcome"]
     write_json_atomic(qdir / "quality.json", doc)
     hist_dir = history_dir(settings, site)
     previous = history.previous_entry(history.load_history(hist_dir), run.run_id)

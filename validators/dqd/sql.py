@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from terminology.omop_cdm import CDM
+from validators.sql_text import quote_ident as _q
+from validators.sql_text import quote_literal as _lit
 from validators.dqd.spec import CheckSpec
 
 DIALECTS: tuple[str, ...] = ("duckdb", "postgresql")
@@ -52,14 +54,6 @@ class UnsupportedDialect(ValueError):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _date(expr: str) -> str:
