@@ -26,15 +26,18 @@ from typing import Any
 
 import duckdb
 
+from terminology.fhir_profiles import (
+    CORE_PROFILE, IMPLEMENTATION_GUIDES, NATIONAL_ID_SYSTEMS, has_national_profile)
 from validators.fhir_flatten import flatten_export
 from validators.gx_engine import exception_message
 
-IMPLEMENTATION_GUIDES: dict[str, str] = {
-    "taiwan": "https://twcore.mohw.gov.tw/ig/twcore",
-    "finland": "https://hl7.fi/fhir/finnish-base-profiles",
-}
-# Systems of raw national identifiers: never allowed in an export (pseudonyms only).
-NATIONAL_ID_SYSTEMS: tuple[str, ...] = ("http://www.moi.gov.tw", "http://www.immigration.gov.tw", "urn:oid:1.2.246.21")
+
+#: Resource types checked for "no national profile, so the FHIR core one is right" (profile_from_ig).
+CORE_PROFILE_CANDIDATES: tuple[str, ...] = (
+    "Patient", "Encounter", "Condition", "MedicationDispense", "MedicationRequest", "MedicationStatement",
+    "MedicationAdministration", "Medication", "Procedure", "Observation", "Specimen", "Organization", "Location",
+    "Practitioner", "PractitionerRole", "Provenance", "DiagnosticReport", "DeviceUseStatement", "Device",
+)
 MAX_EXAMPLES = 5
 _SAFE_TYPE = re.compile(r"^(\(unknown\)|[A-Z][A-Za-z]{0,63})$")
 
@@ -63,10 +66,12 @@ CHECKS: tuple[FhirCheck, ...] = (
     FhirCheck("id_unique", "resource", "id is unique within the resource type", "b.json_ok AND b.id <> ''", "true",
               qualify="row_number() OVER (PARTITION BY b.id ORDER BY b.rid) > 1"),
     FhirCheck("profile_present", "resource", "meta.profile is present", "b.json_ok", "b.profile_count = 0"),
-    FhirCheck("profile_from_ig", "resource", "a meta.profile is from the site's implementation guide",
+    FhirCheck("profile_from_ig", "resource", "a meta.profile is from the site's implementation guide "
+              "(or the FHIR core profile of a type the guide has no profile for)",
               "b.json_ok AND b.profile_count > 0",
               "NOT EXISTS (SELECT 1 FROM profile p JOIN expected_ig e ON starts_with(p.profile, e.prefix) "
-              "WHERE p.rid = b.rid)"),
+              "WHERE p.rid = b.rid) AND NOT EXISTS (SELECT 1 FROM profile p JOIN expected_core c "
+              "ON p.profile = c.profile WHERE p.rid = b.rid AND c.resource_type = b.resource_type)"),
     FhirCheck("no_national_id", "resource", "no valid raw national identifier anywhere in the resource",
               "true", "b.national_id_count > 0", columns=", b.national_id_count"),
     FhirCheck("identifier_system_present", "identifier", "every identifier has a system",
@@ -231,6 +236,10 @@ def _settle_site(con: duckdb.DuckDBPyConnection, site: str | None) -> tuple[str 
     con.execute("CREATE OR REPLACE TABLE expected_ig (site VARCHAR, prefix VARCHAR)")
     if site is not None:
         con.execute("INSERT INTO expected_ig VALUES (?, ?)", [site, _prefix(site)])
+    con.execute("CREATE OR REPLACE TABLE expected_core (resource_type VARCHAR, profile VARCHAR)")
+    if site is not None:
+        con.executemany("INSERT INTO expected_core VALUES (?, ?)",
+                        [[t, CORE_PROFILE + t] for t in CORE_PROFILE_CANDIDATES if not has_national_profile(site, t)])
     con.execute("CREATE OR REPLACE TABLE national_system (system VARCHAR)")
     con.executemany("INSERT INTO national_system VALUES (?)", [[s] for s in NATIONAL_ID_SYSTEMS])
     return site, source
