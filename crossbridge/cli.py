@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     from crossbridge import validate_cli
 
     validate_cli.add_parser(sub)
+    from crossbridge import export_cli
+
+    export_cli.add_parser(sub)
     return p
 
 
@@ -341,10 +344,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stderr_at_exit()
     args = build_parser().parse_args(argv)
     from crossbridge.terminology_cli import cmd_terminology
+    from crossbridge.export_cli import cmd_export
     from crossbridge.validate_cli import cmd_validate
 
     handlers = {"synth": cmd_synth, "run": cmd_run, "summary": cmd_summary, "demo": cmd_demo,
-                "terminology": cmd_terminology, "validate": cmd_validate}
+                "terminology": cmd_terminology, "validate": cmd_validate, "export": cmd_export}
     try:
         return handlers[args.command](args)
     except (SettingsError, LedgerError) as exc:

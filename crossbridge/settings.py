@@ -43,6 +43,8 @@ class Settings:
     duckdb_threads: int = 2
     max_quarantine_share: float = 0.05  # quality outcome 'warn' above this share per file
     quality_thresholds: str = ""  # TOML file of per-site check thresholds/severities (validators/gate.py)
+    fhir_export: bool = True  # write the run's FHIR R4 NDJSON (runs/<id>/fhir/) after the load
+    fhir_validate: str = "sample"  # all | sample | none: fhir.resources validation of the export (docs/fhir.md)
     allow_demo_secret: bool = False
     site_secret: str = field(default="", repr=False)
 

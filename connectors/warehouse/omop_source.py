@@ -95,3 +95,62 @@ def open_omop_source(spec: str, *, tmp_dir: str | os.PathLike | None = None) -> 
         raise InvalidWarehouseUrl(f"no DuckDB database at {url.target}")
     label = url.redacted() if url.dialect == "duckdb" else redact(spec)
     yield OmopSource(url.dialect, url.target, url.schema, vocab or url.schema, label)
+
+
+@dataclass
+class DuckDBView:
+    """A DuckDB connection in which an OMOP source's tables are readable as ``catalog.schema.table``."""
+
+    con: duckdb.DuckDBPyConnection
+    catalog: str
+    schema: str
+    vocab_schema: str
+
+
+#: Tables copied out of PostgreSQL for readers that need DuckDB (the FHIR export): CDM + vocabulary.
+POSTGRES_COPY_TABLES: tuple[str, ...] = (
+    "person", "death", "location", "care_site", "provider", "visit_occurrence", "visit_detail",
+    "condition_occurrence", "drug_exposure", "procedure_occurrence", "measurement", "observation", "specimen",
+    "device_exposure", "observation_period", "note", "payer_plan_period", "cost", "episode", "fact_relationship",
+    "concept", "concept_ancestor",
+)
+
+
+@contextmanager
+def duckdb_view_of(source: OmopSource, *, tmp_dir: str | os.PathLike | None = None,
+                   tables: tuple[str, ...] = POSTGRES_COPY_TABLES) -> Iterator[DuckDBView]:
+    """The source's tables in DuckDB: a DuckDB file is attached read-only; PostgreSQL tables are copied
+    (``tables`` of the CDM and vocabulary schemas, typed by the server) into a temporary DuckDB file."""
+    if source.dialect == "duckdb":
+        con = duckdb.connect()
+        try:
+            con.execute("ATTACH ? AS src (READ_ONLY)", [source.database])
+            schema = source.schema or "main"
+            yield DuckDBView(con, "src", schema, source.vocab_schema or schema)
+        finally:
+            con.close()
+        return
+    from connectors.warehouse.postgres_store import PostgresWarehouse
+
+    work = Path(tempfile.mkdtemp(prefix="omop-pg-", dir=tmp_dir))
+    con = duckdb.connect(str(work / "copy.duckdb"))
+    try:
+        schema = source.schema or "public"
+        vocab = source.vocab_schema or schema
+        with PostgresWarehouse(source.database, schema) as wh:
+            present = {(r["table_schema"], r["table_name"]) for r in wh.query(
+                "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema IN (%s, %s)",
+                [schema, vocab]).to_pylist()}
+            for table in tables:
+                where = vocab if table in ("concept", "concept_ancestor") else schema
+                if (where, table) not in present:
+                    continue
+                data = wh.query(f'SELECT * FROM "{where}"."{table}"')
+                con.register("_pg_copy", data)
+                con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _pg_copy')
+                con.unregister("_pg_copy")
+        catalog = con.execute("SELECT current_database()").fetchall()[0][0]
+        yield DuckDBView(con, catalog, "main", "main")
+    finally:
+        con.close()
+        shutil.rmtree(work, ignore_errors=True)
