@@ -9,7 +9,8 @@ merge Hilmo episode updates, quarantine orphan diagnosis and visit-code rows) �
 NCSP, VNR/ATC and ICD-O-3 translated) → **validate** (quality gate: Great Expectations suites on
 staging, DataQualityDashboard-grade OMOP checks; a fatal failure stops the run here,
 reports in `runs/<run_id>/quality/`) → **load** (warehouse:
-DuckDB or PostgreSQL) → **summarise** (`summary.json`: counts, reconciliation,
+DuckDB or PostgreSQL) → **export_fhir** (FHIR R4 NDJSON with Finnish Base Profiles in
+`runs/<run_id>/fhir/`, validated) → **summarise** (`summary.json`: counts, reconciliation,
 coverage, quality outcome).
 
 Tasks pass only the run reference (runs folder + run id) through XCom; every
@@ -97,13 +98,21 @@ def fi_registers_to_omop():
         return ref
 
     @task
+    def export_fhir(ref: dict) -> dict:
+        """FHIR R4 NDJSON of the run (runs/<run_id>/fhir), checked by the FHIR suite."""
+        from crossbridge.pipeline import finland
+
+        finland.export_fhir(_run(ref), _settings())
+        return ref
+
+    @task
     def summarise(ref: dict) -> dict:
         from crossbridge.pipeline import finland
 
         summary = finland.summarise(_run(ref), _settings())
         return {**ref, "reconciled": summary["reconciled"], "quality": summary["quality"]["outcome"]}
 
-    summarise(load(validate(map_to_omop(stage(extract())))))
+    summarise(export_fhir(load(validate(map_to_omop(stage(extract()))))))
 
 
 dag = fi_registers_to_omop()

@@ -6,7 +6,8 @@ de-duplicate supplementary claims, link orders and admission segments) → **map
 (OMOP CDM v5.4 tables with terminology translation) → **validate** (quality gate: Great Expectations suites on
 staging, DataQualityDashboard-grade OMOP checks; a fatal failure stops the run here,
 reports in `runs/<run_id>/quality/`) → **load** (warehouse:
-DuckDB or PostgreSQL) → **summarise** (`summary.json`: counts, reconciliation,
+DuckDB or PostgreSQL) → **export_fhir** (FHIR R4 NDJSON with TW Core profiles in
+`runs/<run_id>/fhir/`, validated) → **summarise** (`summary.json`: counts, reconciliation,
 coverage, quality outcome).
 
 Tasks pass only the run reference (runs folder + run id) through XCom; every
@@ -94,13 +95,21 @@ def tw_nhird_to_omop():
         return ref
 
     @task
+    def export_fhir(ref: dict) -> dict:
+        """FHIR R4 NDJSON of the run (runs/<run_id>/fhir), checked by the FHIR suite."""
+        from crossbridge.pipeline import taiwan
+
+        taiwan.export_fhir(_run(ref), _settings())
+        return ref
+
+    @task
     def summarise(ref: dict) -> dict:
         from crossbridge.pipeline import taiwan
 
         summary = taiwan.summarise(_run(ref), _settings())
         return {**ref, "reconciled": summary["reconciled"], "quality": summary["quality"]["outcome"]}
 
-    summarise(load(validate(map_to_omop(stage(extract())))))
+    summarise(export_fhir(load(validate(map_to_omop(stage(extract()))))))
 
 
 dag = tw_nhird_to_omop()

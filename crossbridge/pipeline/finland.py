@@ -1,4 +1,4 @@
-"""The Finnish site pipeline (registers, FinnGen layout): extract -> stage -> map -> validate -> load -> summarise.
+"""The Finnish site pipeline (registers, FinnGen layout): extract -> stage -> map -> validate -> load -> export_fhir -> summarise.
 
 The CLI calls the stages in sequence; the Airflow DAG ``fi_registers_to_omop``
 calls the same functions, one task each, passing only the run reference.
@@ -28,5 +28,6 @@ stage = _STAGES.stage
 map_to_omop = _STAGES.map_to_omop
 validate = _STAGES.validate
 load = _STAGES.load
+export_fhir = _STAGES.export_fhir
 summarise = _STAGES.summarise
 run_all = _STAGES.run_all

@@ -1,4 +1,4 @@
-"""One site's pipeline: extract -> stage -> map -> validate -> load -> summarise, the same for every site.
+"""One site's pipeline: extract -> stage -> map -> validate -> load -> export_fhir -> summarise, the same for every site.
 
 Each stage is a plain function of (site, run, settings) that reads what the
 previous stage wrote in the run folder and writes its own report through the
@@ -110,6 +110,27 @@ def load(p: SitePipeline, run: Run, settings: Settings) -> dict[str, Any]:
     return run.stage_report("load")
 
 
+def export_fhir(p: SitePipeline, run: Run, settings: Settings) -> dict[str, Any]:
+    """FHIR R4 NDJSON of the run's OMOP tables in ``runs/<id>/fhir/``, checked by the FHIR suite.
+
+    Off when ``settings.fhir_export`` is false.  An export that fails the suite fails the
+    stage (:class:`~crossbridge.pipeline.fhir.FhirExportFailed`): it is the hub's own output.
+    """
+    from crossbridge.pipeline.fhir import FhirExportFailed, export_run
+
+    with run.stage("export_fhir") as report:
+        if not settings.fhir_export:
+            report["skipped"] = "fhir_export is off"
+        else:
+            report.update(export_run(run, settings, p.site))
+            v = report.get("validation")
+            if v is not None and v["outcome"] == "failed":
+                raise FhirExportFailed(
+                    f"the FHIR export in {report['out_dir']} fails the FHIR quality suite: "
+                    + "; ".join(f"{f['check']} [{f['resource_type']}]: {f['detail']}" for f in v["failed_checks"]))
+    return run.stage_report("export_fhir")
+
+
 def summarise(p: SitePipeline, run: Run, settings: Settings) -> dict[str, Any]:
     """Reconcile counts, compute coverage and the quality outcome; finish the run."""
     return common.summarise(run, settings, p.site)
@@ -123,6 +144,7 @@ def run_all(p: SitePipeline, settings: Settings, progress: Callable | None = Non
     map_to_omop(p, run, settings)
     validate(p, run, settings)
     load(p, run, settings)
+    export_fhir(p, run, settings)
     summarise(p, run, settings)
     return run
 
@@ -150,6 +172,9 @@ class Stages:
 
     def load(self, run: Run, settings: Settings) -> dict[str, Any]:
         return load(self.pipeline, run, settings)
+
+    def export_fhir(self, run: Run, settings: Settings) -> dict[str, Any]:
+        return export_fhir(self.pipeline, run, settings)
 
     def summarise(self, run: Run, settings: Settings) -> dict[str, Any]:
         return summarise(self.pipeline, run, settings)

@@ -171,9 +171,20 @@ def summarise(run: Run, settings: Settings, site: str) -> dict[str, Any]:
         "warehouse": loaded["warehouse"],
         "vocabulary": mapped.get("vocabulary", {}),
         "quality": report["quality"],
+        "fhir": _fhir_summary(_stage_report_or_none(run, "export_fhir")),
     })
     write_json_atomic(run.summary_path, summary)
     return summary
+
+
+def _fhir_summary(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The FHIR export in a few fields (the stage report has the rest)."""
+    if report is None or "skipped" in report:
+        return None
+    v = report.get("validation")
+    return {"dir": report["out_dir"], "resources": report["resources"], "total": report["total"],
+            "not_expressed": {t: r["rows"] for t, r in report["not_expressed"].items()},
+            "validation": None if v is None else {"outcome": v["outcome"], "validate": v["validate"]}}
 
 
 def _stage_report_or_none(run: Run, name: str) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""The Taiwan site pipeline: extract -> stage -> map -> validate -> load -> summarise (see :mod:`.site`).
+"""The Taiwan site pipeline: extract -> stage -> map -> validate -> load -> export_fhir -> summarise (see :mod:`.site`).
 
 The CLI calls the stages in sequence; the Airflow DAG ``tw_nhird_to_omop``
 calls the same functions, one task each, passing only the run reference.
@@ -28,5 +28,6 @@ stage = _STAGES.stage
 map_to_omop = _STAGES.map_to_omop
 validate = _STAGES.validate
 load = _STAGES.load
+export_fhir = _STAGES.export_fhir
 summarise = _STAGES.summarise
 run_all = _STAGES.run_all

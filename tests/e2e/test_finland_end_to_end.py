@@ -33,7 +33,7 @@ def test_dag_run_succeeds_and_reconciles(fi_run):
     assert s["site"] == "finland"
     assert s["reconciled"] is True, s["reconciliation_problems"]
     assert s["quality"]["outcome"] in ("passed", "warn")
-    assert set(s["stage_seconds"]) == {"extract", "stage", "map", "validate", "load", "summarise"}
+    assert set(s["stage_seconds"]) == {"extract", "stage", "map", "validate", "load", "export_fhir", "summarise"}
     for table in ("person", "observation_period", "visit_occurrence", "condition_occurrence", "drug_exposure",
                   "procedure_occurrence", "observation", "death", "specimen", "location", "care_site", "cdm_source"):
         assert s["rows_out"].get(table, 0) > 0, table

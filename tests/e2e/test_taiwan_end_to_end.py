@@ -25,7 +25,7 @@ def test_dag_run_succeeds_and_reconciles(tw_run):
     for key in ("run_id", "site", "started", "finished", "stage_seconds", "rows_in", "rows_quarantined",
                 "rows_out", "coverage", "warehouse", "quality", "reconciled"):
         assert key in s, key
-    assert set(s["stage_seconds"]) == {"extract", "stage", "map", "validate", "load", "summarise"}
+    assert set(s["stage_seconds"]) == {"extract", "stage", "map", "validate", "load", "export_fhir", "summarise"}
     for table in ("person", "observation_period", "visit_occurrence", "condition_occurrence",
                   "drug_exposure", "death", "care_site", "cdm_source", "specimen"):
         assert s["rows_out"].get(table, 0) > 0, table
