@@ -21,11 +21,11 @@ from .context import ExportContext
 def _birth_date(ctx: ExportContext) -> str:
     y, m, d = (ctx.col("person", "t", c) for c in ("year_of_birth", "month_of_birth", "day_of_birth"))
     bdt = ctx.col("person", "t", "birth_datetime")
+    ymd = (f"try_strptime(printf('%04d-%02d-%02d', CAST({y} AS BIGINT), CAST({m} AS BIGINT), "
+           f"CAST({d} AS BIGINT)), '%Y-%m-%d')")
     return f"""CASE
         WHEN {bdt} IS NOT NULL THEN {J.date(bdt)}
-        WHEN {y} IS NOT NULL AND {m} IS NOT NULL AND {d} IS NOT NULL
-             AND try_cast(make_date(CAST({y} AS BIGINT), CAST({m} AS BIGINT), CAST({d} AS BIGINT)) AS DATE) IS NOT NULL
-            THEN {J.date(f"make_date(CAST({y} AS BIGINT), CAST({m} AS BIGINT), CAST({d} AS BIGINT))")}
+        WHEN {ymd} IS NOT NULL THEN {J.date(ymd)}
         WHEN {y} IS NOT NULL AND {m} BETWEEN 1 AND 12
             THEN '"' || lpad(CAST({y} AS VARCHAR), 4, '0') || '-' || lpad(CAST({m} AS VARCHAR), 2, '0') || '"'
         WHEN {y} IS NOT NULL THEN '"' || lpad(CAST({y} AS VARCHAR), 4, '0') || '"'
