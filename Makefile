@@ -6,7 +6,7 @@ WORK  ?= work
 PERSONS ?= 2000
 
 .DEFAULT_GOAL := help
-.PHONY: help env demo test test-fast bench bench-terminology bench-large clean
+.PHONY: help env demo test test-fast bench bench-fhir bench-terminology bench-large clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,9 +28,13 @@ test: .venv/.synced ## run the whole test suite (services tests skip unless Post
 test-fast: .venv/.synced ## unit tests only (no end-to-end DAG runs)
 	$(PY) -m pytest -q -m "not slow"
 
-bench: .venv/.synced ## per site: throughput and memory at ~1M and ~10M source rows vs the I/O floor; then bench-terminology
+bench: .venv/.synced ## per site: throughput and memory at ~1M and ~10M source rows vs the I/O floor; FHIR export vs pydantic; then bench-terminology
 	$(PY) -m bench.run_bench --sizes 1M,10M --out bench/out
+	$(PY) -m bench.fhir_bench --out bench/out
 	$(PY) -m bench.terminology_bench --out bench/out
+
+bench-fhir: .venv/.synced ## FHIR export: vectorised (DuckDB SQL) vs per-resource fhir.resources models, same run, same output
+	$(PY) -m bench.fhir_bench --out bench/out
 
 bench-terminology: .venv/.synced ## load a full-size Athena vocabulary (5M concepts, 30M relationships), translate 10M codes
 	$(PY) -m bench.terminology_bench --out bench/out

@@ -193,7 +193,7 @@ def _write_provenance(con: duckdb.DuckDBPyConnection, ctx: ExportContext, out: P
         return 0
     table = pa.concat_tables(parts)
     con.register("_fx_targets", table)
-    recorded = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    recorded = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     who = J.obj(J.field("identifier", J.obj(J.field("system", J.lit("urn:crossbridge:run")),
                                             J.field("value", J.lit(run_id)) if run_id else "NULL")),
                 J.field("display", J.lit(f"Crossbridge {code_version}".strip())))

@@ -9,7 +9,7 @@ Strings go through ``to_json`` (correct escaping of quotes, control characters
 and non-ASCII text); numbers through ``to_json`` of a DOUBLE or BIGINT; dates
 and datetimes are formatted by ``strftime`` (FHIR ``date`` / ``dateTime``; a
 datetime without a zone gets none, which FHIR allows only at date precision, so
-datetimes are written with the ``+00:00`` offset the hub stores them in).
+datetimes are written in UTC with ``Z``, as the hub stores them).
 
 Field order inside an object is the order of the arguments; the resource
 builders put ``resourceType`` and ``id`` first.
@@ -54,8 +54,8 @@ def date(expr: str) -> str:
 
 
 def datetime(datetime_expr: str, date_expr: str | None = None) -> str:
-    """A FHIR dateTime: the timestamp when present (``+00:00``), else the date (date precision)."""
-    ts = f"('\"' || strftime(CAST({datetime_expr} AS TIMESTAMP), '%Y-%m-%dT%H:%M:%S') || '+00:00\"')"
+    """A FHIR dateTime: the timestamp when present (UTC, ``Z``), else the date (date precision)."""
+    ts = f"('\"' || strftime(CAST({datetime_expr} AS TIMESTAMP), '%Y-%m-%dT%H:%M:%S') || 'Z\"')"
     if date_expr is None:
         return ts
     return f"coalesce({ts}, {date(date_expr)})"
