@@ -21,64 +21,10 @@ from mappings.fhir_r4 import json_sql as J
 from mappings.fhir_r4.context import ExportSchemaError, prepare_context
 from mappings.fhir_r4.export import export_fhir
 
-VOCAB = """
-CREATE TABLE concept (concept_id BIGINT, concept_name VARCHAR, domain_id VARCHAR, vocabulary_id VARCHAR,
-    concept_class_id VARCHAR, standard_concept VARCHAR, concept_code VARCHAR);
-INSERT INTO concept VALUES
- (9201, 'Inpatient Visit', 'Visit', 'Visit', 'Visit', 'S', 'IP'),
- (9202, 'Outpatient Visit', 'Visit', 'Visit', 'Visit', 'S', 'OP'),
- (201826, 'Type 2 diabetes mellitus', 'Condition', 'SNOMED', 'Clinical Finding', 'S', '44054006'),
- (45576876, 'Type 2 diabetes mellitus without complications', 'Condition', 'ICD10CM', '4-char billing code', NULL, 'E11.9'),
- (1503297, 'metformin', 'Drug', 'RxNorm', 'Ingredient', 'S', '6809'),
- (21600712, 'metformin', 'Drug', 'ATC', 'ATC 5th', 'C', 'A10BA02'),
- (3004410, 'Hemoglobin A1c', 'Measurement', 'LOINC', 'Lab Test', 'S', '4548-4'),
- (8554, 'percent', 'Unit', 'UCUM', 'Unit', 'S', '%'),
- (4008453, 'Appendectomy', 'Procedure', 'SNOMED', 'Procedure', 'S', '80146002');
-CREATE TABLE concept_ancestor (ancestor_concept_id BIGINT, descendant_concept_id BIGINT,
-    min_levels_of_separation INT, max_levels_of_separation INT);
-INSERT INTO concept_ancestor VALUES (21600712, 1503297, 1, 1);
-"""
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "fhir_export"
+VOCAB = (FIXTURES / "vocabulary.sql").read_text()
+CDM = (FIXTURES / "cdm.sql").read_text()
 
-CDM = """
-CREATE TABLE person (person_id BIGINT, gender_concept_id INT, year_of_birth INT, month_of_birth INT,
-    day_of_birth INT, birth_datetime TIMESTAMP, person_source_value VARCHAR, location_id BIGINT, care_site_id BIGINT);
-INSERT INTO person VALUES (1, 8532, 1960, 5, 4, NULL, 'A123456789', NULL, 10), (2, 8507, 1971, NULL, NULL, NULL,
-    '131052-308T', NULL, NULL), (3, 0, 1980, 2, 30, NULL, NULL, NULL, NULL);
-CREATE TABLE death (person_id BIGINT, death_date DATE);
-INSERT INTO death VALUES (2, DATE '2020-03-01'), (2, DATE '2020-02-28');
-CREATE TABLE care_site (care_site_id BIGINT, care_site_name VARCHAR, care_site_source_value VARCHAR);
-INSERT INTO care_site VALUES (10, 'Test Hospital "North"', 'H-10');
-CREATE TABLE visit_occurrence (visit_occurrence_id BIGINT, person_id BIGINT, visit_concept_id INT,
-    visit_start_date DATE, visit_end_date DATE, care_site_id BIGINT, visit_source_value VARCHAR);
-INSERT INTO visit_occurrence VALUES (100, 1, 9202, DATE '2021-01-05', DATE '2021-01-05', 10, 'OPD'),
-    (101, 1, 9201, DATE '2021-02-01', DATE '2021-02-04', 99, NULL), (102, 99, 9202, DATE '2021-01-01', NULL, NULL, NULL);
-CREATE TABLE condition_occurrence (condition_occurrence_id BIGINT, person_id BIGINT, condition_concept_id INT,
-    condition_start_date DATE, condition_end_date DATE, condition_source_value VARCHAR,
-    condition_source_concept_id INT, visit_occurrence_id BIGINT);
-INSERT INTO condition_occurrence VALUES (200, 1, 201826, DATE '2021-01-05', NULL, 'E119', 45576876, 100),
-    (201, 2, 0, DATE '2019-07-01', DATE '2019-08-01', 'X99.9 local', 0, NULL),
-    (202, 2, 777777, DATE '2019-07-02', NULL, 'Z00', 0, NULL);
-CREATE TABLE drug_exposure (drug_exposure_id BIGINT, person_id BIGINT, drug_concept_id INT,
-    drug_exposure_start_date DATE, drug_exposure_end_date DATE, drug_type_concept_id INT, quantity DOUBLE,
-    days_supply INT, sig VARCHAR, drug_source_value VARCHAR, drug_source_concept_id INT, visit_occurrence_id BIGINT);
-INSERT INTO drug_exposure VALUES (300, 1, 1503297, DATE '2021-01-05', DATE '2021-02-03', 32869, 60, 30, 'BID', 'AC1234', 0, 100),
-    (301, 1, 1503297, DATE '2021-01-05', NULL, 32838, 30, NULL, NULL, 'AC1234', 0, 100),
-    (302, 3, 0, DATE '2022-01-01', DATE '2022-01-10', 32865, NULL, NULL, NULL, 'herbal tea', 0, NULL);
-CREATE TABLE procedure_occurrence (procedure_occurrence_id BIGINT, person_id BIGINT, procedure_concept_id INT,
-    procedure_date DATE, procedure_end_date DATE, procedure_source_value VARCHAR, visit_occurrence_id BIGINT);
-INSERT INTO procedure_occurrence VALUES (400, 1, 4008453, DATE '2021-02-02', NULL, '47.01', 101);
-CREATE TABLE measurement (measurement_id BIGINT, person_id BIGINT, measurement_concept_id INT,
-    measurement_date DATE, measurement_datetime TIMESTAMP, value_as_number DOUBLE, unit_concept_id INT,
-    unit_source_value VARCHAR, range_low DOUBLE, range_high DOUBLE, measurement_source_value VARCHAR,
-    value_source_value VARCHAR, visit_occurrence_id BIGINT);
-INSERT INTO measurement VALUES (500, 1, 3004410, DATE '2021-01-05', TIMESTAMP '2021-01-05 09:30:00', 7.1, 8554, '%',
-    4.0, 6.0, 'HBA1C', '7.1', 100), (501, 3, 0, DATE '2022-01-01', NULL, NULL, NULL, NULL, NULL, NULL, 'LOCAL-9', 'pos', NULL);
-CREATE TABLE observation (observation_id BIGINT, person_id BIGINT, observation_concept_id INT,
-    observation_date DATE, value_as_string VARCHAR, observation_source_value VARCHAR);
-INSERT INTO observation VALUES (600, 3, 0, DATE '2022-02-02', 'never smoked', 'SMOKING');
-CREATE TABLE observation_period (observation_period_id BIGINT, person_id BIGINT);
-INSERT INTO observation_period VALUES (1, 1), (2, 2);
-"""
 
 
 def _export(tmp_path: Path, site: str | None = "taiwan", cdm: str = CDM) -> tuple[dict, dict[str, list[dict]]]:
