@@ -39,6 +39,10 @@ def add_parser(sub) -> None:
     fhir.add_argument("--json", type=Path, dest="json_out", help="write the export report here")
 
 
+class ExportUsageError(ValueError):
+    """Options that do not go together (reported with exit status 2)."""
+
+
 def _progress(name: str, n: int) -> None:
     print(f"  {name:<42} {n:>10,} resources", file=sys.stderr, flush=True)
 
@@ -49,7 +53,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     try:
         report = _export(args)
-    except (InvalidWarehouseUrl, ExportSchemaError, FileNotFoundError) as exc:
+    except (InvalidWarehouseUrl, ExportSchemaError, ExportUsageError, FileNotFoundError) as exc:
         print(f"crossbridge export: error: {exc}", file=sys.stderr)
         return 2
     if args.bundles:
@@ -70,13 +74,13 @@ def _export(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.omop:
         if args.out is None:
-            raise FileNotFoundError("--out is required with --omop")
+            raise ExportUsageError("--out is required with --omop")
         return export_omop(args.omop, args.out, site=args.site, validate=args.validate, progress=_progress)
     from crossbridge.ledger import Run, latest_run
     from crossbridge.settings import load_settings
 
     if args.site is None:
-        raise FileNotFoundError("--site is required with --workdir")
+        raise ExportUsageError("--site is required with --workdir")
     settings = load_settings({"workdir": args.workdir, "fhir_validate": args.validate})
     run = Run.open(settings.runs_dir, args.run) if args.run else latest_run(settings.runs_dir, args.site)
     if run is None:

@@ -141,8 +141,9 @@ def export_fhir(con: duckdb.DuckDBPyConnection, ctx: ExportContext, out_dir: str
             report.mappings[q.name] = n
             report.resources[q.resource_type] = report.resources.get(q.resource_type, 0) + n
             report.files[q.resource_type] = str(path)
-            t = report.tables.setdefault(q.table, {"rows": _count(con, ctx.t(q.table)), "exported": 0,
-                                                   "not_exported": {}})
+            t = report.tables.get(q.table)
+            if t is None:  # drug_exposure feeds three mappings: count its rows once
+                t = report.tables[q.table] = {"rows": _count(con, ctx.t(q.table)), "exported": 0, "not_exported": {}}
             t["exported"] += n
             if progress:
                 progress(q.name, n)
