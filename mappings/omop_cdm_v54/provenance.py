@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from connectors.fhir_in import layout as fhir_layout
 from connectors.finland import layout as fi_layout
 from connectors.taiwan import layout
 
-#: every staging table a mapping may read (Taiwan and Finland)
-KNOWN_TABLES = frozenset(layout.BY_KEY) | frozenset(fi_layout.BY_KEY)
+#: every staging table a mapping may read (Taiwan, Finland, FHIR feeds)
+KNOWN_TABLES = frozenset(layout.BY_KEY) | frozenset(fi_layout.BY_KEY) | frozenset(fhir_layout.BY_KEY)
 
 #: bits of the row number inside a provenance id
 ROW_BITS = 40
