@@ -28,9 +28,10 @@ test: .venv/.synced ## run the whole test suite (services tests skip unless Post
 test-fast: .venv/.synced ## unit tests only (no end-to-end DAG runs)
 	$(PY) -m pytest -q -m "not slow"
 
-bench: .venv/.synced ## per site: throughput and memory at ~1M and ~10M source rows vs the I/O floor; FHIR export vs pydantic; then bench-terminology
+bench: .venv/.synced ## per site: throughput and memory at ~1M and ~10M source rows vs the I/O floor; FHIR export vs pydantic; HL7 v2 parsing vs the hl7 package; then bench-terminology
 	$(PY) -m bench.run_bench --sizes 1M,10M --out bench/out
 	$(PY) -m bench.fhir_bench --out bench/out
+	$(PY) -m bench.hl7v2_bench --messages 5000 --out bench/out
 	$(PY) -m bench.terminology_bench --out bench/out
 
 bench-fhir: .venv/.synced ## FHIR export: vectorised (DuckDB SQL) vs per-resource fhir.resources models, same run, same output
