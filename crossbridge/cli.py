@@ -229,6 +229,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"    quality:      {validation['report']}")
             if validation.get("data_docs"):
                 print(f"    GX Data Docs: {validation['data_docs']}")
+        fhir = summary.get("fhir")
+        if fhir:
+            print(f"    FHIR R4:      {fhir['dir']} ({fhir['total']:,} resources, "
+                  f"validation {fhir['validation']['outcome'] if fhir['validation'] else 'not run'})")
         print(f"    ground truth: {landing / '_ground_truth' / 'defects.csv'}")
     from crossbridge.terminology_cli import write_coverage_report
 
