@@ -3,8 +3,11 @@
     crossbridge synth taiwan --persons N --years Y1-Y2 --seed S --out DIR [--encoding cp950|utf-8] [--defect-rate R]
     crossbridge synth finland --persons N --years Y1-Y2 --seed S --out DIR [--layout registers|finngen|both]
                               [--defect-rate R]
+    crossbridge synth hl7v2 --messages N --out DIR [--feed-site taiwan|finland] [--seed S] [--defect-rate R]
     crossbridge run taiwan|finland --landing DIR --workdir W [--warehouse URL] [--no-airflow] [--demo-secret]
-    crossbridge summary --workdir W [--site taiwan|finland] [--run RUN_ID] [--json]
+    crossbridge ingest fhir|hl7v2 --in DIR --workdir W [--site taiwan|finland] [--timezone ZONE]
+                              [--warehouse URL] [--no-airflow] [--demo-secret]
+    crossbridge summary --workdir W [--site taiwan|finland|fhir|hl7v2] [--run RUN_ID] [--json]
     crossbridge demo [--workdir W] [--persons N] [--years Y1-Y2] [--sites taiwan,finland]
     crossbridge terminology build|translate|concept-set|search|coverage|diff|export|import|review …
                             (see crossbridge/terminology_cli.py)
@@ -27,7 +30,10 @@ from crossbridge.ledger import LedgerError, Run, latest_run, new_run_id
 from crossbridge.settings import SettingsError, load_settings
 
 SITES = ("taiwan", "finland")
-DAG_IDS = {"taiwan": "tw_nhird_to_omop", "finland": "fi_registers_to_omop"}
+FEEDS = ("fhir", "hl7v2")  # inbound feeds: their runs are ledger "sites" of their own
+DAG_IDS = {"taiwan": "tw_nhird_to_omop", "finland": "fi_registers_to_omop", "fhir": "fhir_to_omop",
+           "hl7v2": "hl7v2_to_omop"}
+PIPELINE_MODULES = {"taiwan": "taiwan", "finland": "finland", "fhir": "fhir_feed", "hl7v2": "hl7v2"}
 
 
 def _years(text: str) -> tuple[int, int]:
@@ -74,9 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     synth = sub.add_parser("synth", help="generate synthetic source extracts")
-    synth.add_argument("site", choices=SITES)
-    synth.add_argument("--persons", type=int, required=True)
-    synth.add_argument("--years", type=_years, required=True, help="e.g. 2014-2017")
+    synth.add_argument("site", choices=(*SITES, "hl7v2"))
+    synth.add_argument("--persons", type=int, help="registry sites (required)")
+    synth.add_argument("--years", type=_years, help="registry sites (required), e.g. 2014-2017")
+    synth.add_argument("--messages", type=int, help="hl7v2 (required): messages to write")
+    synth.add_argument("--feed-site", choices=SITES, default="taiwan",
+                       help="hl7v2: whose national identifiers, names and character sets")
     synth.add_argument("--seed", type=int, default=1)
     synth.add_argument("--out", type=Path, required=True)
     synth.add_argument("--encoding", choices=["cp950", "utf-8"], default="cp950", help="Taiwan only")
@@ -98,9 +107,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     summ = sub.add_parser("summary", help="print a run's summary")
     summ.add_argument("--workdir", type=Path)
-    summ.add_argument("--site", choices=SITES, default="taiwan")
+    summ.add_argument("--site", choices=(*SITES, *FEEDS), default="taiwan")
     summ.add_argument("--run", dest="run_id")
     summ.add_argument("--json", action="store_true")
+
+    ingest = sub.add_parser("ingest", help="run an inbound feed (FHIR R4 or HL7 v2) to OMOP, like a site")
+    ingest.add_argument("feed", choices=FEEDS)
+    ingest.add_argument("--in", dest="landing", type=Path, required=True,
+                        help="folder of .ndjson/.json (fhir) or .hl7/.er7/.mllp files (hl7v2)")
+    ingest.add_argument("--workdir", type=Path)
+    ingest.add_argument("--site", dest="feed_site", choices=SITES,
+                        help="whose national identifiers and pseudonyms the feed carries (default: none)")
+    ingest.add_argument("--timezone", dest="feed_timezone",
+                        help="hl7v2: IANA zone of date-times without offset (default: the site's, else UTC)")
+    ingest.add_argument("--warehouse", help="duckdb:PATH or postgresql://... (default <workdir>/warehouse/<feed>.duckdb)")
+    ingest.add_argument("--vocabulary", type=Path, help="an Athena download (default: demo vocabulary)")
+    ingest.add_argument("--no-airflow", action="store_true", help="call the stages directly, without Airflow")
+    ingest.add_argument("--demo-secret", action="store_true",
+                        help="without CROSSBRIDGE_SITE_SECRET, use a random secret kept in the workdir")
 
     demo = sub.add_parser("demo", help="generate a small dataset and run every site end to end")
     demo.add_argument("--workdir", type=Path, default=Path("work/demo"))
@@ -137,6 +161,10 @@ def _generate(site: str, out: Path, persons: int, years: tuple[int, int], seed: 
 
 def cmd_synth(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    if args.site == "hl7v2":
+        return _synth_hl7v2(args, t0)
+    if args.persons is None or args.years is None:
+        raise SettingsError(f"synth {args.site} needs --persons and --years")
     rep = _generate(args.site, args.out, args.persons, args.years, args.seed, args.defect_rate,
                     encoding=args.encoding, layout=args.layout)
     rows = sum(rep.files.values())
@@ -147,13 +175,28 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synth_hl7v2(args: argparse.Namespace, t0: float) -> int:
+    from crossbridge.synth.hl7v2 import generate_hl7v2
+
+    if args.messages is None:
+        raise SettingsError("synth hl7v2 needs --messages")
+    rep = generate_hl7v2(args.out, messages=args.messages, seed=args.seed, site=args.feed_site,
+                         defect_rate=args.defect_rate)
+    exp = rep.expected
+    print(f"wrote {len(rep.files)} HL7 v2 files, {exp['messages_in']:,} messages "
+          f"({exp['mapped']:,} should map, {sum(exp['quarantined'].values()):,} injected defects) to {args.out} "
+          f"in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
 def _run_site(site: str, settings_overrides: dict[str, Any], no_airflow: bool) -> Run:
     settings = load_settings(settings_overrides)
     settings.require_secret()
     if no_airflow:
         import importlib
 
-        return importlib.import_module(f"crossbridge.pipeline.{site}").run_all(settings, progress=_progress())
+        module = importlib.import_module(f"crossbridge.pipeline.{PIPELINE_MODULES[site]}")
+        return module.run_all(settings, progress=_progress())
     from crossbridge.airflow_runner import run_dag
 
     run_id = new_run_id(site)
@@ -163,6 +206,7 @@ def _run_site(site: str, settings_overrides: dict[str, Any], no_airflow: bool) -
         "warehouse": settings.warehouse,
         "demo_secret": settings.allow_demo_secret,
         "run_id": run_id,
+        **({"feed_site": settings.feed_site, "feed_timezone": settings.feed_timezone} if site in FEEDS else {}),
     }
     run_dag(DAG_IDS[site], conf, settings.workdir / "airflow")
     return Run.open(settings.runs_dir.resolve(), run_id)
@@ -179,6 +223,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.demo_secret:
         overrides["allow_demo_secret"] = True
     run = _run_site(args.site, overrides, args.no_airflow)
+    summary = run.summary()
+    print(format_summary(summary, run))
+    return 0 if summary.get("reconciled") and summary["quality"]["outcome"] != "failed" else 1
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    overrides = {
+        "landing": str(args.landing),
+        "workdir": args.workdir,
+        "warehouse": args.warehouse,
+        "vocabulary_dir": str(args.vocabulary) if args.vocabulary else None,
+        "feed_site": args.feed_site,
+        "feed_timezone": args.feed_timezone,
+    }
+    if args.demo_secret:
+        overrides["allow_demo_secret"] = True
+    run = _run_site(args.feed, overrides, args.no_airflow)
     summary = run.summary()
     print(format_summary(summary, run))
     return 0 if summary.get("reconciled") and summary["quality"]["outcome"] != "failed" else 1
@@ -278,11 +339,20 @@ def format_summary(s: dict[str, Any], run: Run | None = None) -> str:
                 lines.append(f"  stage {name} failed: {st.get('error')}")
         lines.extend(format_validation(s.get("quality", {}).get("validation")))
         return "\n".join(lines)
-    rows_in = sum(s["rows_in"].values())
-    quarantined = sum(sum(v.values()) for v in s["rows_quarantined"].values())
+    m = s.get("messages")
+    if m:
+        lines.append(f"  HL7 v2 messages {m['messages_in']:,} in {len(s['rows_in'])} files: mapped {m['mapped']:,}, "
+                     f"quarantined {m['quarantined_total']:,}"
+                     + (f" ({', '.join(f'{r} {n:,}' for r, n in m['quarantined'].items())})" if m["quarantined"] else "")
+                     + f"; {sum(m.get('resources', {}).values()):,} FHIR resources made, "
+                       f"{m.get('merges', 0):,} merges")
+    rows_in = sum(s.get("rows_in_derived", s["rows_in"]).values())
+    quarantined = sum(sum(v.values()) for k, v in s["rows_quarantined"].items()
+                      if k in s.get("rows_in_derived", s["rows_in"]))
     merged = sum(sum(v.values()) for v in s.get("rows_merged", {}).values())
     total_s = sum(v or 0 for v in s["stage_seconds"].values())
-    lines.append(f"  source rows {rows_in:,} in {len(s['rows_in'])} files; quarantined {quarantined:,}; "
+    lines.append(f"  {'FHIR resources from the messages' if m else 'source rows'} {rows_in:,} in "
+                 f"{len(s.get('rows_in_derived', s['rows_in']))} files; quarantined {quarantined:,}; "
                  f"merged {merged:,}; {total_s:.1f} s "
                  f"({', '.join(f'{k} {v:.1f}s' for k, v in s['stage_seconds'].items() if v is not None)})")
     lines.append("")
@@ -351,7 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from crossbridge.export_cli import cmd_export
     from crossbridge.validate_cli import cmd_validate
 
-    handlers = {"synth": cmd_synth, "run": cmd_run, "summary": cmd_summary, "demo": cmd_demo,
+    handlers = {"synth": cmd_synth, "run": cmd_run, "ingest": cmd_ingest, "summary": cmd_summary, "demo": cmd_demo,
                 "terminology": cmd_terminology, "validate": cmd_validate, "export": cmd_export}
     try:
         return handlers[args.command](args)

@@ -29,8 +29,9 @@ def add_parser(sub) -> None:
     src.add_argument("--workdir", type=Path, help="a hub work directory: export one of its site runs")
     fhir.add_argument("--run", help="run id (with --workdir; default: the site's latest run)")
     fhir.add_argument("--out", type=Path, help="output folder (default with --workdir: runs/<id>/fhir)")
-    fhir.add_argument("--site", choices=("taiwan", "finland"),
-                      help="national profiles and identifier systems (required with --workdir)")
+    fhir.add_argument("--site", choices=("taiwan", "finland", "fhir", "hl7v2"),
+                      help="national profiles and identifier systems; with --workdir the run's site (required; "
+                           "the runs of inbound feeds, fhir and hl7v2, declare their feed_site's profiles)")
     fhir.add_argument("--validate", choices=("all", "sample", "none"), default="sample",
                       help="check the export with the FHIR quality suite: every resource, a sample, or not")
     fhir.add_argument("--bundles", action="store_true",
@@ -66,7 +67,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         args.json_out.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     _print(report)
     validation = report.get("validation")
-    return 1 if validation and validation["outcome"] == "failed" else 0
+    return 1 if validation and validation["outcome"] in ("failed", "error") else 0
 
 
 def _export(args: argparse.Namespace) -> dict[str, Any]:
@@ -75,6 +76,8 @@ def _export(args: argparse.Namespace) -> dict[str, Any]:
     if args.omop:
         if args.out is None:
             raise ExportUsageError("--out is required with --omop")
+        if args.site in ("fhir", "hl7v2"):
+            raise ExportUsageError(f"--site {args.site} names a run's feed; with --omop use taiwan or finland")
         return export_omop(args.omop, args.out, site=args.site, validate=args.validate, progress=_progress)
     from crossbridge.ledger import Run, latest_run
     from crossbridge.settings import load_settings
@@ -85,7 +88,9 @@ def _export(args: argparse.Namespace) -> dict[str, Any]:
     run = Run.open(settings.runs_dir, args.run) if args.run else latest_run(settings.runs_dir, args.site)
     if run is None:
         raise FileNotFoundError(f"no {args.site} run under {settings.runs_dir}")
-    report = export_run(run, settings, args.site, progress=_progress)
+    profile_site = args.site if args.site in ("taiwan", "finland") else (
+        run.summary().get("settings", {}).get("feed_site") or None)
+    report = export_run(run, settings, profile_site, progress=_progress)
     if args.out is not None and Path(report["out_dir"]) != args.out:
         import shutil
 

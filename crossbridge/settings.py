@@ -45,6 +45,8 @@ class Settings:
     quality_thresholds: str = ""  # TOML file of per-site check thresholds/severities (validators/gate.py)
     fhir_export: bool = True  # write the run's FHIR R4 NDJSON (runs/<id>/fhir/) after the load
     fhir_validate: str = "sample"  # all | sample | none: fhir.resources validation of the export (docs/fhir.md)
+    feed_site: str = ""  # inbound FHIR / HL7 v2 feeds: taiwan | finland | "" (whose national ids and pseudonyms they carry)
+    feed_timezone: str = ""  # HL7 v2 date/times without offset: IANA zone (default: the feed site's, else UTC)
     allow_demo_secret: bool = False
     site_secret: str = field(default="", repr=False)
 

@@ -39,6 +39,9 @@ CORE_PROFILE_CANDIDATES: tuple[str, ...] = (
     "Practitioner", "PractitionerRole", "Provenance", "DiagnosticReport", "DeviceUseStatement", "Device",
 )
 MAX_EXAMPLES = 5
+#: ``site`` value of an export written for no national guide (an OMOP database of unknown origin, an
+#: inbound feed without a site): every resource is expected to declare its type's FHIR core profile.
+CORE = "core"
 _SAFE_TYPE = re.compile(r"^(\(unknown\)|[A-Z][A-Za-z]{0,63})$")
 
 
@@ -172,12 +175,13 @@ def validate_fhir_export(ndjson_dir: str | os.PathLike, *, site: str | None = No
                          workdir: str | os.PathLike | None = None) -> FhirQualityReport:
     """Flatten the export in ``ndjson_dir`` into DuckDB and run the FHIR quality suites on it.
 
-    ``site`` ('taiwan' | 'finland') selects the expected implementation guide; None detects it
-    from meta.profile.  ``validate='sample'`` validates ``sample_size`` resources chosen
+    ``site`` ('taiwan' | 'finland') selects the expected implementation guide, :data:`CORE` ('core')
+    expects the FHIR core profiles only; None detects it from meta.profile (core when every
+    declared profile is a core one).  ``validate='sample'`` validates ``sample_size`` resources chosen
     deterministically by ``seed``.  With ``workdir`` the DuckDB file is kept there.
     """
-    if site is not None and site not in IMPLEMENTATION_GUIDES:
-        raise ValueError(f"site must be one of {sorted(IMPLEMENTATION_GUIDES)} or None, got {site!r}")
+    if site is not None and site not in IMPLEMENTATION_GUIDES and site != CORE:
+        raise ValueError(f"site must be one of {sorted(IMPLEMENTATION_GUIDES)}, {CORE!r} or None, got {site!r}")
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="fhir-quality-") as tmp:
             return _run(Path(ndjson_dir), site, validate, sample_size, seed, Path(tmp) / "fhir_quality.duckdb", False)
@@ -229,17 +233,22 @@ def _settle_site(con: duckdb.DuckDBPyConnection, site: str | None) -> tuple[str 
         counts = {s: con.execute("SELECT count(DISTINCT rid) FROM profile WHERE starts_with(profile, ?)",
                                  [_prefix(s)]).fetchone()[0] for s in IMPLEMENTATION_GUIDES}
         ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+        core_only = con.execute("SELECT count(*) > 0 AND bool_and(starts_with(profile, ?)) FROM profile",
+                                [CORE_PROFILE]).fetchall()[0][0]
         if ranked[0][1] > 0 and (len(ranked) == 1 or ranked[0][1] > ranked[1][1]):
             site, source = ranked[0][0], "detected"
+        elif ranked[0][1] == 0 and core_only:
+            site, source = CORE, "detected"
         else:
             source = "undetermined"
     con.execute("CREATE OR REPLACE TABLE expected_ig (site VARCHAR, prefix VARCHAR)")
-    if site is not None:
+    if site is not None and site != CORE:
         con.execute("INSERT INTO expected_ig VALUES (?, ?)", [site, _prefix(site)])
     con.execute("CREATE OR REPLACE TABLE expected_core (resource_type VARCHAR, profile VARCHAR)")
     if site is not None:
         con.executemany("INSERT INTO expected_core VALUES (?, ?)",
-                        [[t, CORE_PROFILE + t] for t in CORE_PROFILE_CANDIDATES if not has_national_profile(site, t)])
+                        [[t, CORE_PROFILE + t] for t in CORE_PROFILE_CANDIDATES
+                         if site == CORE or not has_national_profile(site, t)])
     con.execute("CREATE OR REPLACE TABLE national_system (system VARCHAR)")
     con.executemany("INSERT INTO national_system VALUES (?)", [[s] for s in NATIONAL_ID_SYSTEMS])
     return site, source

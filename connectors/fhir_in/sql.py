@@ -60,6 +60,10 @@ def reference_parts_sql(ref_sql: str) -> str:
     return f"regexp_extract({ref_sql}, {lit(REFERENCE_RE)}, ['t', 'i'])"
 
 
+#: longest CodeableConcept.text staged as a code when no coding has one (OMOP *_source_value is varchar(50))
+TEXT_CODE_MAX = 50
+
+
 def codings_sql(cc_rel: str, systems_rel: str) -> str:
     """Per (row_no, role) of ``cc_rel`` (columns row_no, role, cc JSON): the source and standard coding.
 
@@ -67,7 +71,11 @@ def codings_sql(cc_rel: str, systems_rel: str) -> str:
     coding: non-standard first, then by position), std_vocabulary_id,
     std_code (the first coding of a standard vocabulary).  Codings without a
     code are ignored.  ``systems_rel`` (uri, vocabulary_id, standard) names the
-    systems' vocabularies.
+    systems' vocabularies.  A CodeableConcept with no coded coding but a
+    ``text`` of at most :data:`TEXT_CODE_MAX` characters (an OMOP source value
+    without a code system, as the hub's own export writes unmapped codes) gets
+    that text as its code, with no system and no vocabulary: it maps to concept
+    0 with the text kept as the source value, never to a guessed code.
     """
     return f"""
 WITH c AS (
@@ -83,8 +91,13 @@ WITH c AS (
                    CASE WHEN standard THEN 1000000 ELSE 0 END + i) AS src,
            arg_min({{'vocabulary_id': vocabulary_id, 'code': code}}, i) FILTER (WHERE standard) AS std
     FROM k GROUP BY row_no, role
+), t AS (
+    SELECT r.row_no, r.role, nullif(trim(r.cc->>'$.text'), '') AS text
+    FROM {cc_rel} r ANTI JOIN g USING (row_no, role)
 )
 SELECT row_no, role, src.system AS code_system, src.vocabulary_id AS vocabulary_id, src.code AS code,
        std.vocabulary_id AS std_vocabulary_id, std.code AS std_code
 FROM g
+UNION ALL
+SELECT row_no, role, NULL, NULL, text, NULL, NULL FROM t WHERE length(text) <= {TEXT_CODE_MAX}
 """

@@ -233,13 +233,17 @@ def stage_landing(
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     progress: Progress | None = None,
     workers: int = 1,
+    *,
+    site: str | None = None,
 ) -> FhirReadReport:
     """The read step with the pipeline's stage-function signature (``SitePipeline.stage_function``).
 
-    ``encoding`` is ignored: FHIR JSON is UTF-8 by specification.  Defaults:
-    no site (every Crossbridge pseudonym system kept), sampled validation.
+    ``encoding`` is ignored: FHIR JSON is UTF-8 by specification.  ``site`` (the
+    ``feed_site`` setting): whose national identifiers and pseudonym system the feed
+    carries (None: every Crossbridge pseudonym system kept).  Validation is sampled.
     """
     landing = Path(landing)
     if not landing.is_dir():
         raise FileNotFoundError(f"landing folder {landing} does not exist")
-    return read_inputs(landing, staging, secret, chunk_bytes=chunk_bytes, progress=progress, workers=workers)
+    return read_inputs(landing, staging, secret, site=site, chunk_bytes=chunk_bytes, progress=progress,
+                       workers=workers)

@@ -79,7 +79,7 @@ def _subject_required() -> tuple[str, str, str]:
 
 
 def _code_required(element: str) -> tuple[str, str, str]:
-    return (element, "c.code IS NULL", f"{element} has no coding with a code")
+    return (element, "c.code IS NULL", f"{element} has no coding with a code (nor a short text)")
 
 
 def _missing_date(elements: tuple[str, ...], message: str) -> tuple[str, str, str]:
@@ -177,7 +177,7 @@ SPECS: dict[str, _Spec] = {
         required=(_subject_required(),
                   ("medication[x]", "c.code IS NULL AND f.medication_ref IS NULL",
                    "medicationCodeableConcept (vaccineCode), a contained Medication's code and a medicationReference "
-                   "are all missing"),
+                   "are all missing (or have neither a coding with a code nor a short text)"),
                   _missing_date(_MED_START,
                                 "no date (whenHandedOver, authoredOn, effective[x], occurrenceDateTime ...)")),
         numbers=(("quantity.value", "$.quantity.value"), ("daysSupply.value", "$.daysSupply.value"),

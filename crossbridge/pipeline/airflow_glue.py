@@ -13,6 +13,8 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
         "landing": params.get("landing") or None,
         "workdir": params.get("workdir") or None,
         "warehouse": params.get("warehouse") or None,
+        "feed_site": params.get("feed_site") or None,  # inbound feeds' DAGs only
+        "feed_timezone": params.get("feed_timezone") or None,
     }
     if params.get("demo_secret"):
         overrides["allow_demo_secret"] = True

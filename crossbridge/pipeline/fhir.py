@@ -10,7 +10,9 @@
   (``crossbridge export fhir --omop``); the database's own vocabulary is used as it is.
 
 Both return a JSON-able report: resources per type, rows not exported per table and
-reason, tables not expressed, concepts missing from the vocabulary, validation outcome.
+reason, tables not expressed, concepts missing from the vocabulary, validation outcome,
+and the round trip (:mod:`validators.fhir_round_trip`: rows per person and OMOP table
+against the resources written for them; differences listed, never hidden).
 """
 
 from __future__ import annotations
@@ -50,9 +52,9 @@ def _validate(out: Path, site: str | None, mode: str) -> dict[str, Any] | None:
         raise ValueError(f"validate must be one of {', '.join(VALIDATE_MODES)}, got {mode!r}")
     if mode == "none":
         return None
-    from validators.fhir_suite import validate_fhir_export
+    from validators.fhir_suite import CORE, validate_fhir_export
 
-    result = validate_fhir_export(out, site=site, validate=mode)
+    result = validate_fhir_export(out, site=site or CORE, validate=mode)  # no site: FHIR core profiles
     d = result.to_dict()
     return {"outcome": d["outcome"], "validate": mode, "validated": d.get("validated_count"),
             "failed_checks": [{"check": r["check"], "resource_type": r["resource_type"],
@@ -65,6 +67,7 @@ def export_run(run: Run, settings: Settings, site: str, progress: Callable[[str,
     """Export a site run's OMOP tables to ``runs/<run_id>/fhir/`` and validate them."""
     from mappings.fhir_r4.context import prepare_context
     from mappings.fhir_r4.export import export_fhir
+    from validators.fhir_round_trip import omop_fhir_round_trip
 
     out = run.path("fhir")
     con, vocab = common.open_work_db(run, settings)
@@ -74,9 +77,11 @@ def export_run(run: Run, settings: Settings, site: str, progress: Callable[[str,
         files = [f["file"] for f in run.stage_report("extract").get("files", [])]
         report = export_fhir(con, ctx, out, run_id=run.run_id, code_version=common.code_version(),
                              sources=files, progress=progress)
+        round_trip = omop_fhir_round_trip(con, out).to_dict()
     finally:
         con.close()
     result = report.to_dict()
+    result["round_trip"] = round_trip
     result["vocabulary_version"] = vocab.get("vocabulary_version")
     result["validation"] = _validate(out, site, settings.fhir_validate)
     return result
@@ -88,6 +93,7 @@ def export_omop(spec: str, out_dir: str | Path, *, site: str | None = None, vali
     from connectors.warehouse.omop_source import duckdb_view_of, open_omop_source
     from mappings.fhir_r4.context import prepare_context
     from mappings.fhir_r4.export import export_fhir
+    from validators.fhir_round_trip import omop_fhir_round_trip
 
     with open_omop_source(spec, tmp_dir=tmp_dir) as source, duckdb_view_of(source, tmp_dir=tmp_dir) as view:
         con = view.con
@@ -95,7 +101,9 @@ def export_omop(spec: str, out_dir: str | Path, *, site: str | None = None, vali
                               vocab_schema=view.vocab_schema, site=site)
         report = export_fhir(con, ctx, out_dir, code_version=common.code_version(), sources=[source.label],
                              progress=progress)
+        round_trip = omop_fhir_round_trip(con, out_dir, catalog=view.catalog, schema=view.schema).to_dict()
     result = report.to_dict()
+    result["round_trip"] = round_trip
     result["source"] = source.label
     result["validation"] = _validate(Path(out_dir), site, validate)
     return result

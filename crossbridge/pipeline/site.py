@@ -31,10 +31,19 @@ class SitePipeline:
     table_columns_function: str  # "module:function" (file type -> [(name, arrow type)]) of consolidated staging
     site_mapping: str  # "module:attribute" of the mappings.omop_cdm_v54 SiteMapping
     encoding_setting: bool  # whether settings.encoding applies to this site's raw files
+    #: (keyword, setting name) pairs passed to the stage function as keywords (inbound feeds: their site)
+    stage_settings: tuple[tuple[str, str], ...] = ()
 
     @property
     def layout(self):
         return importlib.import_module(self.layout_module)
+
+    def profile_site(self, settings: Settings) -> str | None:
+        """Whose national FHIR profiles the run's export declares: the site's own, or for an inbound
+        feed the ``feed_site`` setting (no site: FHIR core profiles, ``urn:crossbridge:pseudonym:omop``)."""
+        from terminology.fhir_profiles import IMPLEMENTATION_GUIDES
+
+        return self.site if self.site in IMPLEMENTATION_GUIDES else (settings.feed_site or None)
 
 
 def _resolve(ref: str) -> Any:
@@ -65,6 +74,7 @@ def stage(p: SitePipeline, run: Run, settings: Settings, progress: Callable | No
             settings.chunk_bytes,
             progress,
             settings.stage_workers,
+            **{kw: getattr(settings, name) or None for kw, name in p.stage_settings},
         )
         cons = _resolve(p.consolidate_function)(
             staging, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
@@ -113,8 +123,8 @@ def load(p: SitePipeline, run: Run, settings: Settings) -> dict[str, Any]:
 def export_fhir(p: SitePipeline, run: Run, settings: Settings) -> dict[str, Any]:
     """FHIR R4 NDJSON of the run's OMOP tables in ``runs/<id>/fhir/``, checked by the FHIR suite.
 
-    Off when ``settings.fhir_export`` is false.  An export that fails the suite fails the
-    stage (:class:`~crossbridge.pipeline.fhir.FhirExportFailed`): it is the hub's own output.
+    Off when ``settings.fhir_export`` is false.  An export that fails the suite (a check
+    failed, or could not run) fails the stage (:class:`~crossbridge.pipeline.fhir.FhirExportFailed`): it is the hub's own output.
     """
     from crossbridge.pipeline.fhir import FhirExportFailed, export_run
 
@@ -122,9 +132,9 @@ def export_fhir(p: SitePipeline, run: Run, settings: Settings) -> dict[str, Any]
         if not settings.fhir_export:
             report["skipped"] = "fhir_export is off"
         else:
-            report.update(export_run(run, settings, p.site))
+            report.update(export_run(run, settings, p.profile_site(settings)))
             v = report.get("validation")
-            if v is not None and v["outcome"] == "failed":
+            if v is not None and v["outcome"] in ("failed", "error"):
                 raise FhirExportFailed(
                     f"the FHIR export in {report['out_dir']} fails the FHIR quality suite: "
                     + "; ".join(f"{f['check']} [{f['resource_type']}]: {f['detail']}" for f in v["failed_checks"]))

@@ -6,6 +6,15 @@ reconciliation is an independent check:
 
     for every source file:   rows_in = rows_quarantined + rows_merged + rows_staged
     for every staged table:  rows_staged = rows that contributed to >= 1 OMOP row
+
+An HL7 v2 feed (:mod:`crossbridge.pipeline.hl7v2`) adds a hop before staging: its
+landing files hold messages, each mapped to FHIR resources or quarantined, and the
+FHIR files made from them are what is staged:
+
+    for every HL7 v2 file:   messages_in = messages quarantined (read back) + messages mapped
+    for every derived file:  resources in = quarantined + merged + staged (as above)
+
+``rows_in`` then counts messages, ``rows_in_derived`` the derived files' resources.
 """
 
 from __future__ import annotations
@@ -52,10 +61,19 @@ def staged_accounting(staging: Path) -> dict[str, Any]:
     return files
 
 
+UNKNOWN_VOCABULARY = "(unknown code system)"
+
+
 def coverage(work_db: Path, top: int = 10) -> dict[str, Any]:
-    """Share of records and of distinct codes mapped to a standard concept, per source vocabulary."""
+    """Share of records and of distinct codes mapped to a standard concept, per source vocabulary.
+
+    Codes of a system no vocabulary is known for (an inbound feed's) count under
+    :data:`UNKNOWN_VOCABULARY`: all of them unmapped, none dropped.
+    """
     con = duckdb.connect(str(work_db), read_only=True)
     try:
+        con.execute(f"""CREATE TEMP VIEW usage AS SELECT coalesce(vocabulary_id, '{UNKNOWN_VOCABULARY}') AS vocabulary_id,
+                        * EXCLUDE (vocabulary_id) FROM code_usage""")
         rows = con.execute(
             """
             SELECT vocabulary_id,
@@ -63,13 +81,13 @@ def coverage(work_db: Path, top: int = 10) -> dict[str, Any]:
                    sum(n_records) FILTER (WHERE target_concept_id <> 0) AS records_mapped,
                    count(DISTINCT source_code) AS codes,
                    count(DISTINCT source_code) FILTER (WHERE target_concept_id <> 0) AS codes_mapped
-            FROM code_usage GROUP BY vocabulary_id ORDER BY vocabulary_id
+            FROM usage GROUP BY vocabulary_id ORDER BY vocabulary_id
             """
         ).fetchall()
         unmapped = con.execute(
             """
             SELECT vocabulary_id, source_code, sum(n_records) AS n
-            FROM code_usage WHERE target_concept_id = 0
+            FROM usage WHERE target_concept_id = 0
             GROUP BY ALL ORDER BY vocabulary_id, n DESC, source_code
             """
         ).fetchall()
@@ -103,23 +121,40 @@ def summarise(run: Run, settings: Settings, site: str) -> dict[str, Any]:
         loaded = run.stage_report("load")
         read_files: dict[str, dict[str, Any]] = {f["source_file"]: f for f in stage["read"]["files"]}
         acct = staged_accounting(run.path("staging"))
+        messages = stage["read"].get("messages")  # HL7 v2: landing files of messages, staged as FHIR files
 
         rows_in: dict[str, int] = {}
         rows_quarantined: dict[str, dict[str, int]] = {}
         problems: list[str] = []
+        msg_files = messages["files"] if messages is not None else {}
+        for name, f in sorted(msg_files.items()):
+            rows_in[name] = int(f["messages_in"])
+            q = {k: int(v) for k, v in sorted(acct.get(name, {"quarantined": {}})["quarantined"].items())}
+            if q:
+                rows_quarantined[name] = q
+            if sum(q.values()) + int(f["mapped"]) != rows_in[name]:
+                problems.append(f"{name}: {rows_in[name]} messages in, but {sum(q.values())} quarantined + "
+                                f"{f['mapped']} mapped = {sum(q.values()) + int(f['mapped'])}")
+        # staged files: the landing files, or for HL7 v2 the FHIR files derived from the messages
+        staged_in: dict[str, int] = {}
         for name, r in sorted(read_files.items()):
-            rows_in[name] = int(r["rows_in"])
+            staged_in[name] = int(r["rows_in"])
             a = acct.get(name, {"quarantined": {}, "merged": {}, "staged": 0})
             q = {k: int(v) for k, v in sorted(a["quarantined"].items())}
             if q:
                 rows_quarantined[name] = q
             accounted = sum(q.values()) + sum(a["merged"].values()) + a["staged"]
-            if accounted != rows_in[name]:
+            if accounted != staged_in[name]:
                 problems.append(
-                    f"{name}: {rows_in[name]} rows in, but {sum(q.values())} quarantined + "
+                    f"{name}: {staged_in[name]} rows in, but {sum(q.values())} quarantined + "
                     f"{sum(a['merged'].values())} merged + {a['staged']} staged = {accounted}"
                 )
-        for name in sorted(set(acct) - set(read_files)):
+        if messages is None:
+            rows_in.update(staged_in)
+        elif not messages.get("reconciled", False):
+            problems.append(f"HL7 v2 reader: {messages['messages_in']} messages in, {messages['mapped']} mapped, "
+                            f"{messages['quarantined_total']} quarantined")
+        for name in sorted(set(acct) - set(read_files) - set(msg_files)):
             problems.append(f"{name}: rows in staging from a file the read stage did not report")
 
         staged_by_table = {k: int(v["rows_out"]) for k, v in stage["consolidate"]["tables"].items()}
@@ -132,7 +167,10 @@ def summarise(run: Run, settings: Settings, site: str) -> dict[str, Any]:
         cov = coverage(run.path("omop.duckdb"))
         rows_out = {k: int(v) for k, v in mapped["rows_out"].items()}
         file_types = {name: r["file_type"] for name, r in read_files.items()}
-        checks = quality_checks(rows_in, rows_quarantined, rows_out, cov, problems, settings, file_types)
+        file_types.update({name: "hl7v2" for name in msg_files})
+        checks = quality_checks({**staged_in, **rows_in}, rows_quarantined, rows_out, cov, problems, settings,
+                                file_types)
+        checks.extend(_round_trip_checks(_stage_report_or_none(run, "export_fhir")))
         outcome = "failed" if any(c["status"] == "failed" for c in checks) else (
             "warn" if any(c["status"] == "warn" for c in checks) else "passed")
         quality: dict[str, Any] = {"outcome": outcome, "checks": checks}
@@ -144,6 +182,7 @@ def summarise(run: Run, settings: Settings, site: str) -> dict[str, Any]:
 
         report.update({
             "rows_in": rows_in,
+            **({"rows_in_derived": staged_in, "messages": _messages_summary(messages)} if messages else {}),
             "rows_quarantined": rows_quarantined,
             "rows_merged": {k: v["merged"] for k, v in sorted(acct.items()) if v["merged"]},
             "rows_staged": staged_by_table,
@@ -162,6 +201,7 @@ def summarise(run: Run, settings: Settings, site: str) -> dict[str, Any]:
         "landing": extract["landing"],
         "unrecognised_files": extract["unrecognised_files"],
         "rows_in": report["rows_in"],
+        **{k: report[k] for k in ("rows_in_derived", "messages") if k in report},
         "rows_quarantined": report["rows_quarantined"],
         "rows_merged": report["rows_merged"],
         "rows_out": report["rows_out"],
@@ -177,14 +217,39 @@ def summarise(run: Run, settings: Settings, site: str) -> dict[str, Any]:
     return summary
 
 
+def _messages_summary(m: dict[str, Any]) -> dict[str, Any]:
+    """The HL7 v2 message counts of the stage report, for ``summary.json``."""
+    keys = ("messages_in", "mapped", "quarantined", "quarantined_total", "by_type", "versions", "encodings",
+            "assumed_timezone", "merges", "merge_conflicts", "merge_self", "obx_extra_values_dropped", "resources",
+            "reconciled")
+    return {k: m[k] for k in keys if k in m}
+
+
 def _fhir_summary(report: dict[str, Any] | None) -> dict[str, Any] | None:
     """The FHIR export in a few fields (the stage report has the rest)."""
     if report is None or "skipped" in report:
         return None
     v = report.get("validation")
+    rt = report.get("round_trip")
     return {"dir": report["out_dir"], "resources": report["resources"], "total": report["total"],
             "not_expressed": {t: r["rows"] for t, r in report["not_expressed"].items()},
-            "validation": None if v is None else {"outcome": v["outcome"], "validate": v["validate"]}}
+            "validation": None if v is None else {"outcome": v["outcome"], "validate": v["validate"]},
+            "round_trip": None if rt is None else {
+                "agreed": rt["agreed"], "resources_without_person": rt["resources_without_person"],
+                "persons_differing": {t: r["persons_differing"] for t, r in rt["tables"].items()
+                                      if r["persons_differing"]}}}
+
+
+def _round_trip_checks(report: dict[str, Any] | None) -> list[dict]:
+    """A warning when the FHIR export's resources per person and table differ from the OMOP rows."""
+    rt = (report or {}).get("round_trip")
+    if rt is None or rt["agreed"]:
+        return []
+    differing = {t: r["persons_differing"] for t, r in rt["tables"].items() if r["persons_differing"]}
+    return [{"check": "fhir_round_trip", "status": "warn",
+             "detail": f"FHIR resources per person differ from the OMOP rows: persons differing per table "
+                       f"{differing}, resources without a person {rt['resources_without_person']} "
+                       f"(stages/export_fhir.json has examples)"}]
 
 
 def _stage_report_or_none(run: Run, name: str) -> dict[str, Any] | None:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DAG_FILES = {"tw_nhird_to_omop": "Taiwan", "fi_registers_to_omop": "Finnish"}
+DAG_FILES = {"tw_nhird_to_omop": "Taiwan", "fi_registers_to_omop": "Finnish", "fhir_to_omop": "FHIR R4",
+             "hl7v2_to_omop": "HL7 v2"}
 
 
 @pytest.mark.parametrize("dag_id", sorted(DAG_FILES))

@@ -112,9 +112,9 @@ def test_unsupported_resource_types_are_counted(run):
 
 INVALID = [  # (resource, element, detail)
     ({"resourceType": "Condition", "subject": {"reference": "Patient/good"}, "recordedDate": "2020-01-01"},
-     "code", "code has no coding with a code"),
-    ({"resourceType": "Condition", "code": {"text": "diabetes"}, "subject": {"reference": "Patient/good"},
-      "recordedDate": "2020-01-01"}, "code", "code has no coding with a code"),
+     "code", "code has no coding with a code (nor a short text)"),
+    ({"resourceType": "Condition", "code": {"text": "diabetes " * 6}, "subject": {"reference": "Patient/good"},
+      "recordedDate": "2020-01-01"}, "code", "code has no coding with a code (nor a short text)"),
     ({"resourceType": "Condition", "code": {"coding": [{"code": "X"}]}, "recordedDate": "2020-01-01"},
      "subject", "subject is missing"),
     ({"resourceType": "Condition", "code": {"coding": [{"code": "X"}]}, "subject": {"reference": "Patient/good"}},
@@ -136,6 +136,17 @@ INVALID_FILE = scenario("invalid.ndjson", [{**r, "id": f"inv{i}"} for i, (r, _, 
 
 def test_invalid_resource_names_the_element(run):
     assert _only(run[1], INVALID_FILE) == [(i + 1, "invalid_resource", e, d) for i, (_, e, d) in enumerate(INVALID)]
+
+
+def test_a_short_text_without_coding_is_staged_as_an_uncoded_source_value(tmp_path):
+    """The hub's own export writes an unmapped code as CodeableConcept.text: it comes back as the
+    source value with no system and no vocabulary (concept 0 later), not quarantined."""
+    text_only = {**GOOD_CONDITION, "id": "t", "code": {"text": " A09.0X ", "coding": [{"system": "urn:x"}]}}
+    _, q = _stage(tmp_path, {"x.ndjson": [text_only]})
+    assert _only(q, "x.ndjson") == []
+    staged = pq.read_table(tmp_path / "st" / "tables" / "fhir_condition").to_pylist()
+    row = next(r for r in staged if r["_source_file"] == "x.ndjson")
+    assert (row["code_system"], row["vocabulary_id"], row["code"]) == (None, None, "A09.0X")
 
 
 def test_structural_validation_failure(tmp_path):

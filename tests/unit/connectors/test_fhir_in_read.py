@@ -154,9 +154,11 @@ def test_codings_choose_the_source_and_the_first_standard_coding(con):
                        {"system": "http://loinc.org", "code": "2"}]},
         2: {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]},
         3: {"coding": [{"system": "http://x", "code": ""}, {"system": "http://y", "code": "Y"}]},
-        4: {"text": "no codings"},
+        4: {"text": " no codings "},
+        5: {"text": "x" * 51},
+        6: {"coding": [{"system": "http://y"}], "text": ""},
     }
-    con.register("cc_in", pa.table({"row_no": list(cc), "role": ["code"] * 4,
+    con.register("cc_in", pa.table({"row_no": list(cc), "role": ["code"] * len(cc),
                                     "cc": [json.dumps(v) for v in cc.values()]}))
     con.execute("""CREATE OR REPLACE TEMP TABLE systems AS SELECT * FROM (VALUES
                    ('http://snomed.info/sct', 'SNOMED', TRUE), ('http://loinc.org', 'LOINC', TRUE),
@@ -167,4 +169,5 @@ def test_codings_choose_the_source_and_the_first_standard_coding(con):
         (1, "code", "urn:oid:1.2.246.537.6.1", "ICD10fi", "E11.9", "SNOMED", "1"),
         (2, "code", "http://loinc.org", "LOINC", "4548-4", "LOINC", "4548-4"),
         (3, "code", "http://y", None, "Y", None, None),  # a coding without a code is not a coding
-    ]
+        (4, "code", None, None, "no codings", None, None),  # a short text alone: an uncoded source value
+    ]  # 5: text too long for an OMOP source value; 6: nothing at all -- no row, the code is missing

@@ -86,6 +86,7 @@ def test_postgresql_source(small_omop, postgres_url, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--omop", "duckdb:/nonexistent.duckdb", "--out", "X"], "no DuckDB database"),
     (["--workdir", "W"], "--site is required"),
+    (["--omop", "duckdb:/nonexistent.duckdb", "--out", "X", "--site", "hl7v2"], "names a run's feed"),
 ])
 def test_bad_usage_exits_2(tmp_path, capsys, args, message):
     args = [a.replace("X", str(tmp_path / "o")).replace("W", str(tmp_path / "w")) for a in args]

@@ -257,3 +257,34 @@ def test_check_queries_are_safe_for_gx():
         assert ":" not in sql and sql.count("{batch}") == 1 and "{" not in sql.replace("{batch}", "")
     with pytest.raises(FhirSuiteError, match="not safe"):
         check_query(CHECKS[0], "Patient'; DROP TABLE resource; --")
+
+
+# --- no national guide: FHIR core profiles ---------------------------------------------------
+
+def _to_core(root: Path) -> None:
+    """Every resource of the Taiwan fixture declaring only its type's FHIR core profile."""
+    for path in root.glob("*.ndjson"):
+        rows = _read(path)
+        for r in rows:
+            r["meta"]["profile"] = [f"http://hl7.org/fhir/StructureDefinition/{r['resourceType']}"]
+        _write(path, rows)
+
+
+def test_core_profiles_pass_when_core_is_expected_or_detected(tmp_path):
+    root = tmp_path / "core"
+    shutil.copytree(FIXTURES / "taiwan", root)
+    _to_core(root)
+    given = validate_fhir_export(root, site=fs.CORE)
+    assert given.outcome == "passed", given.failed()
+    detected = validate_fhir_export(root)
+    assert (detected.site, detected.site_source, detected.outcome) == (fs.CORE, "detected", "passed")
+    # a national profile is not what a core export declares
+    _edit(root, "Patient", lambda rows: [{**rows[0], "meta": {"profile": [TW_PROFILE + "Patient-twcore"]}}, *rows[1:]])
+    assert _failing(validate_fhir_export(root, site=fs.CORE)) == {("profile_from_ig", "Patient"): 1}
+    # mixed core and national profiles: the national guide is detected, core is accepted only where it has none
+    assert validate_fhir_export(root).site == "taiwan"
+
+
+def test_unknown_site_value_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="'core' or None"):
+        validate_fhir_export(FIXTURES / "taiwan", site="sweden")
