@@ -34,7 +34,7 @@ class Settings:
     warehouse: str = ""  # duckdb:PATH or postgresql://...; default <workdir>/warehouse/<site>.duckdb
     vocabulary_dir: str = ""  # an Athena download; default: the demo stand-in (terminology/demo_vocabulary)
     vocabulary_imports: str = ""  # ';'-separated FORMAT=PATH[?k=v] specs loaded on top (terminology/imports.py)
-    release_store: str = ""  # file://DIR or s3://BUCKET/PREFIX (used by releases)
+    release_store: str = ""  # file:///ABS/DIR, a path, or s3://BUCKET/PREFIX (used by releases)
     s3_endpoint_url: str = ""  # for S3-compatible stores
     encoding: str = "cp950"  # raw-file encoding of the Taiwan extracts
     chunk_bytes: int = 16 << 20  # read block size for raw files
