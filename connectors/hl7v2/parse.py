@@ -50,7 +50,7 @@ from connectors.hl7v2.structure import StructuralError, check_segments, library_
 from connectors.pseudonym import Pseudonymiser
 
 __all__ = [
-    "DATE_FIELDS", "REASONS", "REQUIRED", "SUPPORTED_TYPES", "ParseContext", "Rejection", "parse_raw_message",
+    "DATE_FIELDS", "REASONS", "REQUIRED", "SUPPORTED_TYPES", "ParseContext", "Rejection", "parse_raw_message", "unescape",
 ]
 
 REASONS: dict[str, str] = {
@@ -113,6 +113,25 @@ class _Reject(Exception):
         self.reason, self.column, self.detail = reason, column, detail
 
 
+def unescape(text: str, fs: str, comp: str, rep: str, esc: str, sub: str, line_break: str = "\n") -> str:
+    """HL7 escape sequences decoded (\\F\\ \\S\\ \\T\\ \\R\\ \\E\\, \\.br\\ -> ``line_break``, \\Xhh..\\);
+    highlighting, character-set switches and formatting sequences are dropped."""
+    if esc not in text:
+        return text
+    e = re.escape(esc)
+    table = {"F": fs, "S": comp, "T": sub, "R": rep, "E": esc, ".br": line_break}
+
+    def repl(m: re.Match) -> str:
+        code = m.group(1)
+        if code in table:
+            return table[code]
+        if code[:1] == "X" and re.fullmatch(r"X(?:[0-9A-Fa-f]{2})+", code):
+            return bytes.fromhex(code[1:]).decode("latin-1")
+        return ""
+
+    return re.sub(e + "(.*?)" + e, repl, text)
+
+
 class _Message:
     """A decoded message split into segments and fields, with HL7 accessors."""
 
@@ -150,20 +169,7 @@ class _Message:
         return seg[i] if 0 < i < len(seg) else ""
 
     def unescape(self, text: str) -> str:
-        if self.esc not in text:
-            return text
-        e = re.escape(self.esc)
-        table = {"F": self.fs, "S": self.comp, "T": self.sub, "R": self.rep, "E": self.esc, ".br": "\n"}
-
-        def repl(m: re.Match) -> str:
-            code = m.group(1)
-            if code in table:
-                return table[code]
-            if code[:1] == "X" and re.fullmatch(r"X(?:[0-9A-Fa-f]{2})+", code):
-                return bytes.fromhex(code[1:]).decode("latin-1")
-            return ""  # highlighting (H/N), character set switches (C/M) and formatting: dropped
-
-        return re.sub(e + "(.*?)" + e, repl, text)
+        return unescape(text, self.fs, self.comp, self.rep, self.esc, self.sub)
 
     def reps(self, text: str) -> list[str]:
         return text.split(self.rep) if text else []
