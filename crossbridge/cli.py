@@ -13,6 +13,7 @@
                             (see crossbridge/terminology_cli.py)
     crossbridge validate omop --omop duckdb:PATH|postgresql://…|csv:DIR [--html OUT] [--json OUT]
     crossbridge validate fhir --in NDJSON_DIR   (see crossbridge/validate_cli.py)
+    crossbridge release build|publish|verify|links …   (see crossbridge/release_cli.py)
 
 Exit status: 0 success, 1 the run failed or did not reconcile, 2 bad usage or settings.
 """
@@ -144,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     from crossbridge import export_cli
 
     export_cli.add_parser(sub)
+    from crossbridge import release_cli
+
+    release_cli.add_parser(sub)
     return p
 
 
@@ -419,10 +423,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from crossbridge.terminology_cli import cmd_terminology
     from crossbridge.export_cli import cmd_export
+    from crossbridge.release_cli import cmd_release
     from crossbridge.validate_cli import cmd_validate
 
     handlers = {"synth": cmd_synth, "run": cmd_run, "ingest": cmd_ingest, "summary": cmd_summary, "demo": cmd_demo,
-                "terminology": cmd_terminology, "validate": cmd_validate, "export": cmd_export}
+                "terminology": cmd_terminology, "validate": cmd_validate, "export": cmd_export,
+                "release": cmd_release}
     try:
         return handlers[args.command](args)
     except (SettingsError, LedgerError) as exc:

@@ -36,6 +36,8 @@ class Settings:
     vocabulary_imports: str = ""  # ';'-separated FORMAT=PATH[?k=v] specs loaded on top (terminology/imports.py)
     release_store: str = ""  # file:///ABS/DIR, a path, or s3://BUCKET/PREFIX (used by releases)
     s3_endpoint_url: str = ""  # for S3-compatible stores
+    release_studies: str = ""  # ';'-separated study files the release DAG builds when a site run passes the gate
+    release_partner: str = ""  # publish under <partner>/ in release_store (a partner gets only its prefix)
     encoding: str = "cp950"  # raw-file encoding of the Taiwan extracts
     chunk_bytes: int = 16 << 20  # read block size for raw files
     stage_workers: int = 2  # processes typing/pseudonymising chunks in parallel (1 = in-process)

@@ -24,9 +24,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 DAG_ID = Path(__file__).stem
+#: updated when a run has passed the quality gate and been loaded: triggers dags/release_publish.py
+OMOP_ASSET = Asset(uri="crossbridge://omop/finland", name="crossbridge-omop-finland")
 
 
 def _settings():
@@ -105,11 +107,13 @@ def fi_registers_to_omop():
         finland.export_fhir(_run(ref), _settings())
         return ref
 
-    @task
+    @task(outlets=[OMOP_ASSET])
     def summarise(ref: dict) -> dict:
+        """The run's summary; the asset event carries the run reference to the release DAG."""
         from crossbridge.pipeline import finland
 
         summary = finland.summarise(_run(ref), _settings())
+        get_current_context()["outlet_events"][OMOP_ASSET].extra = {**ref, "site": summary["site"]}
         return {**ref, "reconciled": summary["reconciled"], "quality": summary["quality"]["outcome"]}
 
     summarise(export_fhir(load(validate(map_to_omop(stage(extract()))))))

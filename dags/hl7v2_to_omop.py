@@ -22,9 +22,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 DAG_ID = Path(__file__).stem
+#: updated when a run has passed the quality gate and been loaded: triggers dags/release_publish.py
+OMOP_ASSET = Asset(uri="crossbridge://omop/hl7v2", name="crossbridge-omop-hl7v2")
 
 
 def _settings():
@@ -107,11 +109,13 @@ def hl7v2_to_omop():
         hl7v2.export_fhir(_run(ref), _settings())
         return ref
 
-    @task
+    @task(outlets=[OMOP_ASSET])
     def summarise(ref: dict) -> dict:
+        """The run's summary; the asset event carries the run reference to the release DAG."""
         from crossbridge.pipeline import hl7v2
 
         summary = hl7v2.summarise(_run(ref), _settings())
+        get_current_context()["outlet_events"][OMOP_ASSET].extra = {**ref, "site": summary["site"]}
         return {**ref, "reconciled": summary["reconciled"], "quality": summary["quality"]["outcome"]}
 
     summarise(export_fhir(load(validate(map_to_omop(stage(extract()))))))

@@ -37,6 +37,8 @@ class ResourceQuery:
 
 
 def scope(ctx: ExportContext) -> str:
+    if ctx.study:
+        return f"study:{ctx.study}"
     return ctx.site or "omop"
 
 

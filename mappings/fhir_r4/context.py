@@ -38,6 +38,9 @@ class ExportContext:
     cdm: str  # SQL prefix of the CDM tables, e.g. 'src.main' (no trailing dot)
     columns: dict[str, set[str]] = field(default_factory=dict)  # table -> its columns (lower case)
     vocab_prefix: str | None = None  # SQL prefix of the vocabulary tables when concept_ancestor is there
+    #: a study release: its pseudonyms are study pseudonyms (``urn:crossbridge:pseudonym:study:<id>``) and
+    #: its record identifiers ``urn:crossbridge:study:<id>:<table>`` -- never the site's, which would link releases
+    study: str | None = None
 
     def has(self, table: str) -> bool:
         return table in self.columns
@@ -59,6 +62,8 @@ class ExportContext:
 
     @property
     def pseudonym_system(self) -> str:
+        if self.study:
+            return f"urn:crossbridge:pseudonym:study:{self.study}"
         return pseudonym_system(self.site)
 
     @property
@@ -78,9 +83,10 @@ def catalogue_columns(con: duckdb.DuckDBPyConnection, catalog: str, schema: str)
 
 def prepare_context(con: duckdb.DuckDBPyConnection, *, catalog: str, schema: str = "main",
                     vocab_catalog: str | None = None, vocab_schema: str | None = None, site: str | None = None,
-                    person_identity_sql: str | None = None) -> ExportContext:
+                    person_identity_sql: str | None = None, study: str | None = None) -> ExportContext:
     """The context for ``catalog.schema``; creates ``_fx_concept`` and ``_fx_person_identity``."""
-    ctx = ExportContext(site=site, cdm=f'"{catalog}"."{schema}"', columns=catalogue_columns(con, catalog, schema))
+    ctx = ExportContext(site=site, cdm=f'"{catalog}"."{schema}"', columns=catalogue_columns(con, catalog, schema),
+                        study=study)
     vcat, vsch = vocab_catalog or catalog, vocab_schema or schema
     vcols = catalogue_columns(con, vcat, vsch)
     if {"ancestor_concept_id", "descendant_concept_id"} <= vcols.get("concept_ancestor", set()):
