@@ -57,6 +57,8 @@ def load_dag(dag_id: str):
     path = DAGS_FOLDER / f"{dag_id}.py"
     if not path.exists():
         raise AirflowRunError(f"no DAG file {path}")
+    if str(DAGS_FOLDER) not in sys.path:  # as Airflow does: DAG files import their shared module from there
+        sys.path.insert(0, str(DAGS_FOLDER))
     spec = importlib.util.spec_from_file_location(f"crossbridge_dag_{dag_id}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # type: ignore[union-attr]

@@ -22,11 +22,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import Asset, Param, Variable, dag, get_current_context, task
+from airflow.sdk import Param, Variable, dag, get_current_context, task
+from site_pipeline_dag import omop_asset  # dags/site_pipeline_dag.py: the assets the site DAGs update
 
 DAG_ID = Path(__file__).stem
-SITE_ASSETS = [Asset(uri=f"crossbridge://omop/{site}", name=f"crossbridge-omop-{site}")
-               for site in ("taiwan", "finland", "fhir", "hl7v2")]
+SITE_ASSETS = [omop_asset(site) for site in ("taiwan", "finland", "fhir", "hl7v2")]
 
 
 def _settings():
