@@ -188,12 +188,18 @@ def _write_fhir(con: duckdb.DuckDBPyConnection, out: Path, spec, run: Run) -> di
 
 
 def _copy_quality(run: Run, out: Path) -> None:
+    """The source run's quality report and check results (aggregates only; the hub's own paths left out)."""
     q = out / "quality"
     q.mkdir()
-    for name in ("quality_summary.html", "quality.json"):
-        src = run.path("quality", name)
-        if src.exists():
-            shutil.copy2(src, q / name)
+    html = run.path("quality", "quality_summary.html")
+    if html.exists():
+        shutil.copy2(html, q / "quality_summary.html")
+    doc = run.path("quality", "quality.json")
+    if doc.exists():
+        data = json.loads(doc.read_text(encoding="utf-8"))
+        for internal in ("database", "data_docs"):
+            data.pop(internal, None)
+        write_json_atomic(q / "quality.json", data)
 
 
 def _write_dictionary(out: Path, tables) -> None:

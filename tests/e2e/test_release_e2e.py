@@ -44,6 +44,8 @@ def test_release_package_is_complete_filtered_and_pseudonymised(release, tw_run)
             "quality/quality_summary.html", "coverage.json", "release.json", "catalogue.jsonld"} <= listed
     assert manifest["study_id"] == "t2d-tw-example" and manifest["permit_id"] == "HWDC-EXAMPLE-0001"
     assert manifest["source_runs"] == [tw_run["summary"]["run_id"]]
+    quality = json.loads((folder / "quality" / "quality.json").read_text())
+    assert quality["run_id"] == tw_run["summary"]["run_id"] and "database" not in quality  # no hub paths
     con = duckdb.connect()
     src = duckdb.connect(str(tw_run["dir"] / "omop.duckdb"), read_only=True)
     released = {r[0] for r in con.execute(f"SELECT person_id FROM read_parquet('{folder}/omop/person.parquet')").fetchall()}
