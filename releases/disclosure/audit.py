@@ -59,10 +59,17 @@ class AuditResult:
         return len(self.findings) == 0
 
 
+@dataclass
+class _Solution:
+    value: float  # -inf when unbounded
+    x: np.ndarray | None
+    marginals: np.ndarray | None  # duals of the equations (LP only)
+
+
 def _solve(
     c: np.ndarray, a, b: np.ndarray, lower_bound: float, integer: bool, cap: float | None = None
-) -> tuple[float, np.ndarray | None]:
-    """min c.x subject to a x = b, lower_bound <= x (<= cap): (value, solution); (-inf, None) when unbounded."""
+) -> _Solution:
+    """min c.x subject to a x = b, lower_bound <= x (<= cap)."""
     from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
     if integer:
@@ -75,9 +82,10 @@ def _solve(
     else:
         res = linprog(c, A_eq=a, b_eq=b, bounds=(lower_bound, cap), method="highs")
     if res.status == 0:
-        return float(res.fun), np.asarray(res.x, dtype=float)
+        marginals = None if integer else np.asarray(res.eqlin.marginals, dtype=float)
+        return _Solution(float(res.fun), np.asarray(res.x, dtype=float), marginals)
     if res.status == 3:
-        return -np.inf, None
+        return _Solution(-np.inf, None, None)
     if res.status == 2:
         raise InconsistentTable(
             f"the published numbers admit no solution with suppressed cells >= {lower_bound}: "
@@ -99,7 +107,10 @@ class _Component:
 
     Every solution found (a *witness*) is remembered: the range of values seen
     per cell proves, without further programs, that a cell is not exact (two
-    integers in reach) or that a primary cell can reach the threshold.
+    integers in reach) or that a primary cell can reach the threshold.  For the
+    cells that get their own programs, the equations with a non-zero dual in
+    the program that produced a bound are remembered (``binding``): they are
+    the lines whose published numbers pin that bound.
     """
 
     def __init__(self, a, b: np.ndarray, lower_bound: int, integer: bool) -> None:
@@ -109,49 +120,55 @@ class _Component:
         self.seen_hi = np.full(n, -np.inf)
         self.lo = np.full(n, np.nan)
         self.hi = np.full(n, np.nan)
-
-    def _run(self, j: int, sign: float) -> float:
-        c = np.zeros(self.a.shape[1])
-        c[j] = sign
-        value, x = _solve(c, self.a, self.b, self.lower_bound, self.integer)
-        if x is not None:
-            self.see(x)
-        return sign * value
-
-    def witness(self, weights: np.ndarray, cap: float | None) -> None:
-        """Remember the solutions minimising and maximising ``weights . x`` (values capped at ``cap``)."""
-        for sign in (1.0, -1.0):
-            _, x = _solve(sign * weights, self.a, self.b, self.lower_bound, False, cap)
-            if x is not None:
-                self.see(x)
+        self.binding_lo: dict[int, np.ndarray] = {}
+        self.binding_hi: dict[int, np.ndarray] = {}
 
     def see(self, x: np.ndarray) -> None:
         np.minimum(self.seen_lo, x, out=self.seen_lo)
         np.maximum(self.seen_hi, x, out=self.seen_hi)
+
+    def _run(self, j: int, sign: float, binding: dict[int, np.ndarray]) -> float:
+        c = np.zeros(self.a.shape[1])
+        c[j] = sign
+        sol = _solve(c, self.a, self.b, self.lower_bound, self.integer)
+        if sol.x is not None:
+            self.see(sol.x)
+        if sol.marginals is not None:
+            binding[j] = np.flatnonzero(np.abs(sol.marginals) > _TOL)
+        return sign * sol.value
+
+    def witness(self, weights: np.ndarray, cap: float | None) -> None:
+        """Remember the solutions minimising and maximising ``weights . x`` (values capped at ``cap``)."""
+        for sign in (1.0, -1.0):
+            sol = _solve(sign * weights, self.a, self.b, self.lower_bound, False, cap)
+            if sol.x is not None:
+                self.see(sol.x)
 
     def bound(self, j: int) -> None:
         """Exact (relaxed) lower and upper bound of cell ``j``."""
         if self.seen_lo[j] <= self.lower_bound + _TOL:
             self.lo[j] = self.lower_bound  # a witness already sits on the bound
         else:
-            self.lo[j] = self._run(j, 1.0)
-        self.hi[j] = self._run(j, -1.0)
+            self.lo[j] = self._run(j, 1.0, self.binding_lo)
+        self.hi[j] = self._run(j, -1.0, self.binding_hi)
 
-    def proven_safe(self, j: int, primary: bool, threshold: int | None) -> bool:
-        lo = min(_int_lo(self.seen_lo[j : j + 1])[0], self.lo[j] if not np.isnan(self.lo[j]) else np.inf)
-        hi = max(_int_hi(self.seen_hi[j : j + 1])[0], self.hi[j] if not np.isnan(self.hi[j]) else -np.inf)
-        if hi - lo < 1:
-            return False
-        return not (primary and threshold is not None and hi < threshold)
-
-
-def _unproven(part: _Component, primary: np.ndarray, threshold: int | None) -> np.ndarray:
-    lo, hi = _int_lo(part.seen_lo), _int_hi(part.seen_hi)
-    unsafe = (hi - lo < 1) | (primary & (hi < (threshold if threshold is not None else -np.inf)))
-    return np.flatnonzero(unsafe)
+    def unproven(self, primary: np.ndarray, threshold: int | None) -> np.ndarray:
+        """Cells whose witnessed range does not yet show two integers (and the threshold, if primary)."""
+        lo, hi = _int_lo(self.seen_lo), _int_hi(self.seen_hi)
+        unsafe = (hi - lo < 1) | (primary & (hi < (threshold if threshold is not None else -np.inf)))
+        return np.flatnonzero(unsafe)
 
 
-def suppressed_intervals(
+@dataclass(frozen=True)
+class Analysis:
+    """Bounds per cube cell (NaN where published) and, per cell, the lines pinning its bounds."""
+
+    lower: np.ndarray
+    upper: np.ndarray
+    binding: dict[int, np.ndarray]  # flat cell -> line ids (see cube.lines) with non-zero duals
+
+
+def analyse(
     published: np.ndarray,
     *,
     lower_bound: int = 1,
@@ -161,11 +178,10 @@ def suppressed_intervals(
     verdict_only: bool = False,
     known: np.ndarray | None = None,
     cache: dict | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Integer bounds (lower, upper) for every cell of a cube; NaN where published.
+) -> Analysis:
+    """Integer bounds for every suppressed cell of a cube (``published``: NaN where suppressed).
 
-    ``published`` is the cube with margins, NaN where suppressed.  With
-    ``verdict_only`` (used inside :func:`~releases.disclosure.tables.suppress_table`)
+    With ``verdict_only`` (used inside :func:`~releases.disclosure.tables.suppress_table`)
     a cell that witnesses already prove safe gets no programs of its own and
     its (lower, upper) are only the witnessed range, which is enough for
     :func:`classify` but narrower than the true interval.  ``known`` (a cube of
@@ -186,18 +202,18 @@ def suppressed_intervals(
     supp = np.isnan(flat)
     lower = np.full(flat.shape, np.nan)
     upper = np.full(flat.shape, np.nan)
+    binding: dict[int, np.ndarray] = {}
     rows, cells, coefs = lines(shape)
     n_rows = int(rows.max()) + 1
 
     pub = ~supp[cells]
-    rhs = -np.bincount(rows[pub], weights=coefs[pub] * np.nan_to_num(flat[cells[pub]]), minlength=n_rows)
-    n_vars_in_row = np.bincount(rows[~pub], minlength=n_rows)
-    closed = n_vars_in_row == 0
+    rhs = -np.bincount(rows[pub], weights=coefs[pub] * flat[cells[pub]], minlength=n_rows)
+    closed = np.bincount(rows[~pub], minlength=n_rows) == 0
     if (np.abs(rhs[closed]) > _TOL).any():
         raise InconsistentTable(f"{int((np.abs(rhs[closed]) > _TOL).sum())} fully published line(s) do not add up")
     var_cells = np.flatnonzero(supp)
     if len(var_cells) == 0:
-        return lower.reshape(shape), upper.reshape(shape)
+        return Analysis(lower.reshape(shape), upper.reshape(shape), binding)
     var_of_cell = np.full(flat.shape, -1, dtype=np.int64)
     var_of_cell[var_cells] = np.arange(len(var_cells))
     open_rows = np.flatnonzero(~closed)
@@ -222,7 +238,8 @@ def suppressed_intervals(
             continue
         key = (lower_bound, integer, verdict_only, threshold, tuple(var_cells[members].tolist()))
         if cache is not None and key in cache:
-            lo[members], hi[members] = cache[key]
+            lo[members], hi[members], cached_binding = cache[key]
+            binding.update(cached_binding)
             continue
         part = _Component(a[comp_rows][:, members], b[comp_rows], lower_bound, integer)
         comp_primary = is_primary[members]
@@ -232,32 +249,45 @@ def suppressed_intervals(
             part.see(truth)
             cap = 2.0 * float(truth.max()) + float(threshold or 0) + lower_bound + 1.0
         if verdict_only:
-            open_ = _unproven(part, comp_primary, threshold)
+            todo = part.unproven(comp_primary, threshold)
             for _ in range(_WITNESS_ROUNDS):
-                if len(open_) == 0:
+                if len(todo) == 0:
                     break
                 weights = np.zeros(len(members))
-                weights[open_] = rng.uniform(1.0, 2.0, len(open_))
+                weights[todo] = rng.uniform(1.0, 2.0, len(todo))
                 part.witness(weights, cap)
-                still = _unproven(part, comp_primary, threshold)
-                progress = len(open_) - len(still)
-                open_ = still
+                still = part.unproven(comp_primary, threshold)
+                progress, todo = len(todo) - len(still), still
                 if progress < max(1, len(members) // 20):
                     break
         else:
+            todo = np.arange(len(members))
             part.witness(np.ones(len(members)), None)  # cells at the lower bound need no minimum of their own
-        for j in range(len(members)):
-            if verdict_only and part.proven_safe(j, bool(comp_primary[j]), threshold):
-                continue
-            part.bound(j)
+        for j in todo:
+            part.bound(int(j))
         solved = ~np.isnan(part.hi)
         lo[members] = np.where(solved, part.lo, part.seen_lo)
         hi[members] = np.where(solved, part.hi, part.seen_hi)
+        comp_binding: dict[int, np.ndarray] = {}
+        for found in (part.binding_lo, part.binding_hi):
+            for j, comp_lines in found.items():
+                cell = int(var_cells[members[j]])
+                line_ids = open_rows[comp_rows[comp_lines]]
+                comp_binding[cell] = np.union1d(comp_binding.get(cell, line_ids[:0]), line_ids)
+        binding.update(comp_binding)
         if cache is not None:
-            cache[key] = (lo[members].copy(), hi[members].copy())
+            cache[key] = (lo[members].copy(), hi[members].copy(), comp_binding)
     lower[var_cells] = _int_lo(lo)
     upper[var_cells] = _int_hi(hi)
-    return lower.reshape(shape), upper.reshape(shape)
+    return Analysis(lower.reshape(shape), upper.reshape(shape), binding)
+
+
+def suppressed_intervals(
+    published: np.ndarray, *, lower_bound: int = 1, integer: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integer bounds (lower, upper) of every suppressed cell of a cube; NaN where published."""
+    found = analyse(published, lower_bound=lower_bound, integer=integer)
+    return found.lower, found.upper
 
 
 def classify(

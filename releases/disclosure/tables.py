@@ -16,9 +16,16 @@ column, see :mod:`releases.disclosure.cube`) and then:
    two small primaries adding up to a published difference), so the table is
    attacked; for each suppressed cell that is recoverable, or each primary cell
    the attacker can prove is below the threshold, the smallest non-zero
-   published cell on one of its lines is suppressed as well; back to 2 until
-   the audit finds nothing.  Suppressing more only widens the attacker's
-   intervals, so this ends (at worst with every non-zero cell suppressed).
+   published cell on a line that pins the bound (a line with a non-zero dual
+   in the attacker's program; else one of the cell's own lines) is suppressed
+   as well; back to 2 until the audit finds nothing.  Suppressing more only
+   widens the attacker's intervals, so this ends (at worst with every
+   non-zero cell suppressed).
+
+Cost: tables of a few thousand cells with a normal share of small counts take
+about a second; a table where most cells are small (thousands suppressed in
+one linked group) can take minutes, since each unresolved cell costs linear
+programs over the whole group.
 
 Zeros are never used as complements (a suppressed zero is weak cover and would
 break the attacker's ``>= 1`` knowledge under ``zero_is_safe``).
@@ -36,8 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from releases.disclosure.audit import classify, suppressed_intervals
-from releases.disclosure.cube import MARGIN, Cube, cube_from_cells, cube_positions_frame
+from releases.disclosure.audit import analyse, classify
+from releases.disclosure.cube import MARGIN, Cube, cube_from_cells, cube_positions_frame, lines
 from releases.disclosure.thresholds import validate_threshold
 
 PRIMARY = "primary"
@@ -92,30 +99,40 @@ def _apply_line_rule(values: np.ndarray, supp: np.ndarray) -> None:
             return
 
 
-def _cover(values: np.ndarray, supp: np.ndarray, cell: tuple[int, ...]) -> tuple[int, ...] | None:
-    """The smallest non-zero published cell on a line through ``cell`` (None if there is none)."""
-    best, best_value = None, np.inf
-    for axis in range(values.ndim):
-        index = list(cell)
-        index[axis] = slice(None)
-        line_values = values[tuple(index)]
-        cand = np.where(~supp[tuple(index)] & (line_values > 0), line_values, np.inf)
-        pos = int(np.argmin(cand))
-        if cand[pos] < best_value:
-            best_value = cand[pos]
-            best = tuple(pos if i == axis else c for i, c in enumerate(cell))
-    return best
+def _smallest_published(values: np.ndarray, supp: np.ndarray, candidates: np.ndarray) -> int | None:
+    """The flat index of the smallest non-zero published cell among ``candidates`` (None if none)."""
+    flat_values, flat_supp = values.ravel(), supp.ravel()
+    ok = candidates[~flat_supp[candidates] & (flat_values[candidates] > 0)]
+    if len(ok) == 0:
+        return None
+    return int(ok[np.argmin(flat_values[ok])])
+
+
+def _lines_through(shape: tuple[int, ...], cell: int) -> np.ndarray:
+    """Flat indices of every cell sharing a line with ``cell``."""
+    coords = np.unravel_index(cell, shape)
+    out = []
+    for axis, size in enumerate(shape):
+        index = [np.full(size, c) for c in coords]
+        index[axis] = np.arange(size)
+        out.append(np.ravel_multi_index(tuple(index), shape))
+    return np.unique(np.concatenate(out))
 
 
 def _protect(cube: Cube, primary: np.ndarray, threshold: int, lower_bound: int, integer: bool):
+    """Line rule, attack, cover what the attack found; until the attack finds nothing."""
     values = cube.values
+    shape = values.shape
+    rows, cells, _ = lines(shape)
+    order = np.argsort(rows, kind="stable")
+    cells_of_line = np.split(cells[order], np.cumsum(np.bincount(rows))[:-1])
     supp = primary.copy()
     rounds = 0
     cache: dict = {}
     while True:
         _apply_line_rule(values, supp)
         rounds += 1
-        lower, upper = suppressed_intervals(
+        found = analyse(
             np.where(supp, np.nan, values),
             lower_bound=lower_bound,
             integer=integer,
@@ -125,25 +142,34 @@ def _protect(cube: Cube, primary: np.ndarray, threshold: int, lower_bound: int, 
             known=values,
             cache=cache,
         )
-        finding = classify(lower, upper, primary, threshold)
-        bad = np.argwhere(finding != None)  # noqa: E711 (object array comparison)
+        finding = classify(found.lower, found.upper, primary, threshold)
+        bad = np.flatnonzero(finding.ravel() != None)  # noqa: E711 (object array comparison)
         if len(bad) == 0:
             return supp, rounds
-        added: list[np.ndarray] = []
-        for cell in bad:
-            if any(int((np.asarray(a) != cell).sum()) <= 1 for a in added):
-                continue  # a cell added this round already lies on one of its lines: re-audit first
-            target = _cover(values, supp, tuple(cell))
+        added: list[int] = []
+        for cell in bad.tolist():
+            # the published cells on the lines whose duals pin the bound; else the cell's own lines
+            pinning = found.binding.get(cell)
+            near = (
+                np.unique(np.concatenate([cells_of_line[i] for i in pinning]))
+                if pinning is not None and len(pinning)
+                else _lines_through(shape, cell)
+            )
+            if np.isin(added, near).any():
+                continue  # a cover added this round already acts on it: attack again first
+            target = _smallest_published(values, supp, near)
+            if target is None:
+                target = _smallest_published(values, supp, _lines_through(shape, cell))
             if target is not None:
-                supp[target] = True
-                added.append(np.asarray(target))
+                supp.flat[target] = True
+                added.append(target)
         if not added:
-            # every line through the flagged cells is covered: widen from any suppressed cell's lines
-            for cell in map(tuple, np.argwhere(supp)):
-                target = _cover(values, supp, cell)
+            # nothing left near the findings: widen from any suppressed cell's lines
+            for cell in np.flatnonzero(supp.ravel()).tolist():
+                target = _smallest_published(values, supp, _lines_through(shape, cell))
                 if target is not None:
-                    supp[target] = True
-                    added.append(np.asarray(target))
+                    supp.flat[target] = True
+                    added.append(target)
                     break
         if not added:
             raise SuppressionInvariantError("audit findings remain with every non-zero cell suppressed")

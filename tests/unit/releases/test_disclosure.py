@@ -454,3 +454,17 @@ def test_table_errors():
         audit_suppression(bad_total.assign(n=pd.array([None, 9, 8], dtype="Int64")), ["a"], "n")
     with pytest.raises(TableStructureError, match="exactly once"):
         audit_suppression(bad_total.head(2).assign(a=["x", MARGIN]).pipe(lambda t: pd.concat([t, t])), ["a"], "n")
+
+
+def test_integer_attacker_is_at_least_as_tight_as_the_lp_one():
+    rng = np.random.default_rng(11)
+    cells = _grid((3, 3, 2)).assign(n=rng.integers(0, 9, 18))
+    dims = ["d0", "d1", "d2"]
+    result = suppress_table(cells, dims, "n", 4, integer_audit=True)
+    assert result.n_primary > 0 and result.n_complementary > 0
+    lp = audit_suppression(result.table, dims, "n", threshold=4)
+    ip = audit_suppression(result.table, dims, "n", threshold=4, integer=True)
+    assert lp.ok and ip.ok
+    assert (ip.intervals["lower"] >= lp.intervals["lower"]).all()
+    assert (ip.intervals["upper"] <= lp.intervals["upper"]).all()
+    assert threshold_for("ohdsi") == suppress_table(cells, dims, "n", threshold_for("ohdsi")).threshold
