@@ -18,7 +18,7 @@ Order of the steps (each recorded with the persons and rows it removed):
 5. ``k_anonymity``: quasi-identifiers per person -- ``year_of_birth``, ``gender``
    (gender_concept_id), ``region`` (the person's location_source_value), ``rare_diagnosis``
    (the person's rarest condition_source_value held by fewer than k persons, else none) --
-   generalised (:mod:`releases.disclosure`: year -> 5-year -> 10-year band; gender -> any;
+   generalised (:mod:`releases.disclosure`: year -> 5-year -> 10-year band, never removed; gender -> any;
    region -> any; rare code -> its first 3 characters -> removed) with the least information
    loss such that at most ``max_suppression`` of the persons must be suppressed; those persons
    are removed.  Applied to the tables: a band keeps its first year in ``year_of_birth``
@@ -32,9 +32,10 @@ Order of the steps (each recorded with the persons and rows it removed):
    Polymorphic event ids (``*_event_id``) and ``person_source_value`` /
    ``provider_source_value`` are NULL.  Collisions fail the build.
 7. Dates (``release.dates``): ``keep``; ``month`` (every date and datetime to the first of its
-   month); ``shift`` (every date of a person moved by the same secret number of days in
-   [-shift_days, +shift_days], birth year and month recomputed).  Day of birth and birth
-   datetime are never released.
+   month); ``shift`` (every event date of a person moved by the same secret number of days in
+   [-shift_days, +shift_days]).  Year and month of birth are governed by k-anonymity, not
+   shifted (a shifted birth year would move persons between the classes step 5 checked);
+   day of birth and birth datetime are never released.
 8. ``permit.variables``: columns not allowed are released as NULL (the tables keep the CDM
    shape); a required CDM column cannot be withheld (the build stops and says which).
 """
@@ -224,6 +225,13 @@ def build_release_tables(con: duckdb.DuckDBPyConnection, spec: StudySpec) -> Rel
 
     # 6-8. study pseudonyms, ids, dates, withheld columns -> the released tables
     withheld = _write_released(con, spec, cdm, vocab_tables, released, person_tables, present)
+    if kanon.get("applied"):  # checked again on the released person table, independently of the search
+        k = int(spec.release.k)
+        small = _count(con, f"""SELECT count(*) FROM (SELECT count(*) AS n FROM main.person
+                                GROUP BY year_of_birth, gender_concept_id, location_id) WHERE n < {k}""")
+        if small:
+            raise ReleaseBuildError(f"{small} classes (year of birth, gender, location) of the released person table "
+                                    f"have fewer than {k} persons (a bug: the release is not written)")
     tables = {t: _count(con, f'SELECT count(*) FROM main."{t}"') for t in released}
     persons = tables.get("person", 0)
     # nothing lost: per source table, rows in = rows released + rows each filter removed
@@ -286,15 +294,13 @@ def _k_anonymity(con, spec: StudySpec, released, present, remove_persons, filter
             "rare_diagnosis": lambda: QuasiIdentifier("rare_diagnosis", ("code", "category", TOP), (first3,))}
     qis = [make[q]() for q in wanted]
     try:
-        res = k_anonymise(frame, qis, k, max_suppression=float(spec.release.max_suppression))
+        res = k_anonymise(frame, qis, k, max_suppression=float(spec.release.max_suppression),
+                          max_levels={"year_of_birth": len(YOB_BANDS)})  # OMOP requires a year of birth
     except KAnonymityUnattainable as exc:
         raise ReleaseBuildError(f"k={k} cannot be reached with at most {spec.release.max_suppression:.0%} of the "
                                 f"persons suppressed: {exc}; lower k, allow more suppression or declare fewer "
                                 "quasi-identifiers") from None
     levels = dict(res.levels)
-    if levels.get("year_of_birth") == len(YOB_BANDS) + 1:
-        raise ReleaseBuildError(f"k={k} needs year_of_birth removed entirely, which OMOP does not allow; lower k, "
-                                "allow more suppression or declare fewer quasi-identifiers")
     suppressed = frame.loc[res.suppressed_index, "person_id"].astype("int64").tolist()
     con.execute("CREATE OR REPLACE TEMP TABLE _suppressed (person_id BIGINT)")
     if suppressed:
@@ -335,12 +341,6 @@ def _k_anonymity(con, spec: StudySpec, released, present, remove_persons, filter
             filters.append(FilterStep("k_anonymity.rare_diagnosis", "condition rows with a rare code removed",
                                       rows_removed={"condition_occurrence": rare_rows}))
             generalised["rare_diagnosis"] = "rare codes removed"
-    # verified on the released person table: every (year_of_birth, gender, location) class has >= k persons
-    small = _count(con, f"""SELECT count(*) FROM (SELECT count(*) AS n FROM _t_person
-                            GROUP BY year_of_birth, gender_concept_id, location_id) WHERE n < {k}""")
-    if small:
-        raise ReleaseBuildError(f"after generalisation {small} classes of the person table have fewer than {k} persons "
-                                "(a bug: the release is not written)")
     return {"k": k, "applied": True, "quasi_identifiers": wanted, "levels": dict(res.level_names),
             "generalised": generalised, "persons_suppressed": len(suppressed), "classes": res.n_classes,
             "min_class_size": res.min_class_size, "rare_codes": _count(con, "SELECT count(*) FROM _rare")
@@ -383,9 +383,6 @@ def _write_released(con, spec: StudySpec, cdm, vocab_tables, released, person_ta
                 expr = "NULL"
             elif f.base_type in ("date", "datetime") and t in person_tables:
                 expr = _date_expr(x, f.base_type, mode)
-            elif t == "person" and name in ("year_of_birth", "month_of_birth") and mode == "shift":
-                birth = "make_date(x.year_of_birth, coalesce(x.month_of_birth, 7), 1) + CAST(m.shift_days AS INTEGER)"
-                expr = f"year({birth})" if name == "year_of_birth" else f"CASE WHEN x.month_of_birth IS NULL THEN NULL ELSE month({birth}) END"
             else:
                 expr = x
             exprs.append(f"CAST({expr} AS {_duck(f)}) AS {name}")

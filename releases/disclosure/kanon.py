@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -124,8 +124,13 @@ def k_anonymise(
     k: int,
     *,
     max_suppression: float = 0.05,
+    max_levels: Mapping[str, int] | None = None,
 ) -> KAnonResult:
-    """Generalise and suppress ``df`` until every QI class has at least ``k`` records (see module doc)."""
+    """Generalise and suppress ``df`` until every QI class has at least ``k`` records (see module doc).
+
+    ``max_levels``: per QI column, the highest level the search may choose (e.g. keep OMOP's
+    required year of birth below ``"*"``); nodes above it are never considered.
+    """
     k = validate_threshold(k, "k")
     if not 0.0 <= float(max_suppression) <= 1.0:
         raise DisclosureError(f"max_suppression must be within [0, 1], got {max_suppression!r}")
@@ -147,7 +152,14 @@ def k_anonymise(
     lattice = _Lattice(encoded, n)
     budget = math.floor(float(max_suppression) * n + 1e-9)
 
-    nodes = sorted(itertools.product(*(range(qi.n_levels) for qi in qis)), key=lambda nd: (_loss(nd, qis), nd))
+    caps = dict(max_levels or {})
+    unknown = sorted(set(caps) - set(columns))
+    if unknown:
+        raise DisclosureError(f"max_levels names column(s) {unknown} that are not quasi-identifiers")
+    tops = [min(qi.n_levels - 1, int(caps.get(qi.column, qi.n_levels - 1))) for qi in qis]
+    if any(t < 0 for t in tops):
+        raise DisclosureError(f"max_levels must be >= 0, got {caps}")
+    nodes = sorted(itertools.product(*(range(t + 1) for t in tops)), key=lambda nd: (_loss(nd, qis), nd))
     best: tuple[int, tuple[int, ...]] | None = None
     best_loss: Fraction | None = None
     evaluated = 0
@@ -163,7 +175,8 @@ def k_anonymise(
     if best is None:
         raise KAnonymityUnattainable(
             f"no generalisation reaches k={k} with at most {budget} of {n} records suppressed "
-            f"(max_suppression={max_suppression}); even all-'*' leaves {n} record(s) in one class"
+            f"(max_suppression={max_suppression})" + (f" within max_levels {caps}" if caps else
+                                                      f"; even all-'*' leaves {n} record(s) in one class")
         )
 
     suppressed, node = best

@@ -468,3 +468,19 @@ def test_integer_attacker_is_at_least_as_tight_as_the_lp_one():
     assert (ip.intervals["lower"] >= lp.intervals["lower"]).all()
     assert (ip.intervals["upper"] <= lp.intervals["upper"]).all()
     assert threshold_for("ohdsi") == suppress_table(cells, dims, "n", threshold_for("ohdsi")).threshold
+
+
+def test_max_levels_keeps_a_required_column_below_the_top():
+    """Year of birth is required in OMOP: the search may band it but never merge it into '*'."""
+    import pandas as pd
+
+    from releases.disclosure import KAnonymityUnattainable, k_anonymise, sex, year_of_birth
+
+    df = pd.DataFrame({"yob": [1960 + 3 * i for i in range(12)], "sex": ["F", "M"] * 6})
+    free = k_anonymise(df, [year_of_birth("yob"), sex("sex")], 4, max_suppression=0.0)
+    assert free.levels["yob"] == 3  # unconstrained, the cheapest node merges every year
+    capped = k_anonymise(df, [year_of_birth("yob", bands=(5, 10, 40)), sex("sex")], 4, max_suppression=0.0,
+                         max_levels={"yob": 3})
+    assert capped.levels["yob"] <= 3 and capped.level_names["yob"] != "*" and capped.min_class_size >= 4
+    with pytest.raises(KAnonymityUnattainable, match="within max_levels"):
+        k_anonymise(df, [year_of_birth("yob"), sex("sex")], 4, max_suppression=0.0, max_levels={"yob": 2})
