@@ -57,3 +57,50 @@ def redis_url() -> str:
     if not reply.startswith(b"+PONG"):
         _unavailable(f"Redis not reachable at {REDIS_HOST}:{REDIS_PORT}: PING answered {reply!r}")
     return f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+
+
+# ---- an S3-compatible endpoint for store and release tests ------------------------------------------
+FAKE_AWS_SECRET = "fake-secret-key-never-shown"  # tests assert it never appears in errors or URLs
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """moto's S3 server on a free 127.0.0.1 port (a real HTTP endpoint, not mocked calls), per module."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """Fake credentials in the environment; no profile or config file can leak in."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_AWS_SECRET)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def s3_client(aws_env: None, moto_endpoint: str):
+    from connectors.stores.s3 import make_s3_client
+
+    return make_s3_client(moto_endpoint)
+
+
+@pytest.fixture
+def bucket(s3_client) -> str:
+    """A fresh bucket on the moto server."""
+    name = f"cb-{uuid.uuid4().hex[:12]}"
+    s3_client.create_bucket(Bucket=name)
+    return name

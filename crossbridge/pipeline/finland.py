@@ -21,13 +21,5 @@ PIPELINE = site.SitePipeline(
 )
 
 
-_STAGES = site.Stages(PIPELINE)
-start_run = _STAGES.start_run
-extract = _STAGES.extract
-stage = _STAGES.stage
-map_to_omop = _STAGES.map_to_omop
-validate = _STAGES.validate
-load = _STAGES.load
-export_fhir = _STAGES.export_fhir
-summarise = _STAGES.summarise
-run_all = _STAGES.run_all
+(start_run, extract, stage, map_to_omop, validate, load, export_fhir, summarise,
+ run_all) = site.stage_functions(PIPELINE)

@@ -159,6 +159,14 @@ def run_all(p: SitePipeline, settings: Settings, progress: Callable | None = Non
     return run
 
 
+def stage_functions(p: SitePipeline) -> tuple:
+    """(start_run, extract, stage, map_to_omop, validate, load, export_fhir, summarise, run_all) bound to ``p``:
+    what a site module exports (``crossbridge/pipeline/<site>.py``)."""
+    s = Stages(p)
+    return (s.start_run, s.extract, s.stage, s.map_to_omop, s.validate, s.load, s.export_fhir, s.summarise,
+            s.run_all)
+
+
 class Stages:
     """The stages of one site bound to its :class:`SitePipeline` (what a site module exports)."""
 

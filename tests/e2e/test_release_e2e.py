@@ -129,21 +129,7 @@ def test_a_planted_identifier_blocks_the_release(release, tmp_path):
     assert "A123456789" not in blocked and "taiwan_id" in blocked
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    import socket
-
-    from moto.server import ThreadedMotoServer
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+# moto_endpoint: tests/conftest.py
 
 
 def test_publish_to_s3_verify_and_presigned_links(release, moto_endpoint, tmp_path):
