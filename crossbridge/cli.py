@@ -226,7 +226,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     }
     if args.demo_secret:
         overrides["allow_demo_secret"] = True
-    run = _run_site(args.site, overrides, args.no_airflow)
+    return _run_and_report(args.site, overrides, args.no_airflow)
+
+
+def _run_and_report(site: str, overrides: dict[str, Any], no_airflow: bool) -> int:
+    """Run a site or feed pipeline, print its summary; 0 when it reconciled and the quality did not fail."""
+    run = _run_site(site, overrides, no_airflow)
     summary = run.summary()
     print(format_summary(summary, run))
     return 0 if summary.get("reconciled") and summary["quality"]["outcome"] != "failed" else 1
@@ -243,10 +248,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     }
     if args.demo_secret:
         overrides["allow_demo_secret"] = True
-    run = _run_site(args.feed, overrides, args.no_airflow)
-    summary = run.summary()
-    print(format_summary(summary, run))
-    return 0 if summary.get("reconciled") and summary["quality"]["outcome"] != "failed" else 1
+    return _run_and_report(args.feed, overrides, args.no_airflow)
 
 
 def cmd_summary(args: argparse.Namespace) -> int:

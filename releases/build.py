@@ -349,6 +349,8 @@ def _k_anonymity(con, spec: StudySpec, released, present, remove_persons, filter
 
 
 def _write_released(con, spec: StudySpec, cdm, vocab_tables, released, person_tables, present) -> dict[str, list[str]]:
+    from connectors.warehouse.ddl import sql_type
+
     mode, days = spec.release.dates, int(spec.release.shift_days or 0)
     span = 2 * days + 1
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _pmap AS
@@ -385,7 +387,7 @@ def _write_released(con, spec: StudySpec, cdm, vocab_tables, released, person_ta
                 expr = _date_expr(x, f.base_type, mode)
             else:
                 expr = x
-            exprs.append(f"CAST({expr} AS {_duck(f)}) AS {name}")
+            exprs.append(f"CAST({expr} AS {sql_type(f, 'duckdb')}) AS {name}")
         if nulls:
             withheld[t] = nulls
         join = " JOIN _pmap m USING (person_id)" if t in person_tables else ""
@@ -402,11 +404,6 @@ def _date_expr(x: str, base: str, mode: str) -> str:
     if mode == "month":
         return f"date_trunc('month', {x})"
     return f"{x} + to_days(CAST(m.shift_days AS INTEGER))"
-
-
-def _duck(f) -> str:
-    return {"integer": "BIGINT", "bigint": "BIGINT", "float": "DOUBLE", "date": "DATE", "datetime": "TIMESTAMP",
-            "varchar": "VARCHAR"}[f.base_type]
 
 
 __all__ = ["CONSENT_WITHDRAWN", "FilterStep", "ReleaseBuildError", "ReleaseTables", "build_release_tables"]

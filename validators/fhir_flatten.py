@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from connectors.fhir_in.flatten import first_error
 from connectors.finland.hetu import valid_mask as hetu_valid_mask
 from connectors.taiwan.national_id import valid_mask as tw_id_valid_mask
 from terminology.systems import vocabulary_for_uri
@@ -288,7 +289,7 @@ def _validate_resources(con: duckdb.DuckDBPyConnection, validate: str, sample_si
                 model.model_validate_json(raw)
             except (ValueError, TypeError) as exc:  # pydantic ValidationError is a ValueError
                 oks.append(False)
-                errors.append(_first_error(exc))
+                errors.append(first_error(exc))
             else:
                 oks.append(True)
                 errors.append(None)
@@ -298,17 +299,6 @@ def _validate_resources(con: duckdb.DuckDBPyConnection, validate: str, sample_si
     con.execute("CREATE TEMP TABLE validation AS SELECT * FROM validation_result")
     con.unregister("validation_result")
     return len(oks)
-
-
-def _first_error(exc: Exception) -> str:
-    """First pydantic error as ``loc: message (+n more)``, without the offending input value."""
-    errs = exc.errors(include_input=False, include_url=False) if hasattr(exc, "errors") else []
-    if not errs:
-        return str(exc).splitlines()[0]
-    first = errs[0]
-    loc = ".".join(str(p) for p in first.get("loc", ())) or "(resource)"
-    more = f" (+{len(errs) - 1} more)" if len(errs) > 1 else ""
-    return f"{loc}: {first.get('msg', '')}{more}"
 
 
 def _finish_resource_table(con: duckdb.DuckDBPyConnection) -> None:

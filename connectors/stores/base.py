@@ -139,6 +139,16 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
+def check_child_prefix(prefix: str) -> str:
+    """The prefix of a child store (a trailing ``/`` dropped), checked like a key; InvalidKey otherwise."""
+    sub = prefix[:-1] if prefix.endswith("/") else prefix
+    try:
+        check_key(sub)
+    except InvalidKey as exc:
+        raise InvalidKey(f"bad child prefix: {exc}") from exc
+    return sub
+
+
 def join_key(root: str, key: str) -> str:
     """``root/key`` (``key`` alone when root is empty); both already checked."""
     return f"{root}/{key}" if root else key

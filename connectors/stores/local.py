@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from .base import TEMP_PREFIX, InvalidKey, ObjectExists, ObjectInfo, ObjectMissing, StoreError, check_key, check_prefix
+from .base import (TEMP_PREFIX, ObjectExists, ObjectInfo, ObjectMissing, StoreError, check_child_prefix,
+                   check_key, check_prefix)
 
 _COPY_BLOCK = 1 << 20
 
@@ -161,9 +162,5 @@ class LocalStore:
         )
 
     def child(self, prefix: str) -> LocalStore:
-        sub = prefix[:-1] if prefix.endswith("/") else prefix
-        try:
-            check_key(sub)
-        except InvalidKey as exc:
-            raise InvalidKey(f"bad child prefix: {exc}") from exc
+        sub = check_child_prefix(prefix)
         return LocalStore(self.root.joinpath(*sub.split("/")))

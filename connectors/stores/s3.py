@@ -40,7 +40,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .base import InvalidKey, ObjectExists, ObjectInfo, ObjectMissing, StoreError, check_key, check_prefix, join_key
+from .base import (ObjectExists, ObjectInfo, ObjectMissing, StoreError, check_child_prefix, check_key,
+                   check_prefix, join_key)
 from .url import parse_store_url
 
 MiB = 1 << 20
@@ -283,11 +284,7 @@ class S3Store:
         )
 
     def child(self, prefix: str) -> S3Store:
-        sub = prefix[:-1] if prefix.endswith("/") else prefix
-        try:
-            check_key(sub)
-        except InvalidKey as exc:
-            raise InvalidKey(f"bad child prefix: {exc}") from exc
+        sub = check_child_prefix(prefix)
         full = join_key(self.prefix, sub)
         check_key(full)
         return S3Store(

@@ -34,7 +34,7 @@ class FhirExportFailed(RuntimeError):
     """The export was written but does not pass the FHIR quality suite."""
 
 
-def _person_identity_sql(con: duckdb.DuckDBPyConnection) -> str | None:
+def person_identity_sql(con: duckdb.DuckDBPyConnection) -> str | None:
     """Distinct (person_id, pseudonym) over every staged view with a ``person_key`` column."""
     from mappings.omop_cdm_v54.ids import person_id_sql
 
@@ -73,7 +73,7 @@ def export_run(run: Run, settings: Settings, site: str, progress: Callable[[str,
     con, vocab = common.open_work_db(run, settings)
     try:
         catalog = con.execute("SELECT current_database()").fetchall()[0][0]
-        ctx = prepare_context(con, catalog=catalog, site=site, person_identity_sql=_person_identity_sql(con))
+        ctx = prepare_context(con, catalog=catalog, site=site, person_identity_sql=person_identity_sql(con))
         files = [f["file"] for f in run.stage_report("extract").get("files", [])]
         report = export_fhir(con, ctx, out, run_id=run.run_id, code_version=common.code_version(),
                              sources=files, progress=progress)

@@ -84,8 +84,8 @@ def build_release(spec_path: str | Path, settings: Settings, *, run_id: str | No
     ``reuse_existing`` (the DAG's retries): when the release folder already exists complete
     (its manifest written last), return its report instead of refusing.
     """
-    from crossbridge.pipeline.fhir import _person_identity_sql
-    from crossbridge.pipeline.site import _resolve
+    from crossbridge.pipeline.fhir import person_identity_sql
+    from crossbridge.pipeline.site import resolve_ref
     from releases.build import build_release_tables
     from releases.keys import forget_study_key, install_study_key, study_key
     from releases.spec import load_spec
@@ -113,8 +113,8 @@ def build_release(spec_path: str | Path, settings: Settings, *, run_id: str | No
         con.execute(f"SET threads = {int(settings.duckdb_threads)}")
         con.execute(f"ATTACH '{run.path('omop.duckdb')}' AS src (READ_ONLY)")
         common.register_staging_views(con, run.path("staging", "tables"), pipeline.layout.FILE_TYPES,
-                                      _resolve(pipeline.table_columns_function))
-        identity = _person_identity_sql(con)
+                                      resolve_ref(pipeline.table_columns_function))
+        identity = person_identity_sql(con)
         if identity is None:
             raise ReleaseError(f"run {run.run_id} has no staged person keys to derive study pseudonyms from")
         con.execute(f"CREATE OR REPLACE TEMP TABLE person_identity AS {identity}")
@@ -295,11 +295,16 @@ CONCEPT_COLUMNS = ("condition_concept_id", "condition_source_concept_id", "drug_
                    "device_concept_id", "specimen_concept_id", "cause_concept_id", "visit_concept_id")
 
 
-def coding_systems(con: duckdb.DuckDBPyConnection, tables: dict[str, int]) -> list[str]:
-    """OMOP vocabularies of the concepts the released tables use (vocabulary attached as ``vocab``)."""
-    cols = {r[0]: r[1] for r in con.execute(
+def _released_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """Columns of each released table (the release's own ``main`` schema)."""
+    return {r[0]: r[1] for r in con.execute(
         "SELECT table_name, list(column_name) FROM information_schema.columns WHERE table_schema = 'main' "
         "AND table_catalog = current_database() GROUP BY 1").fetchall()}
+
+
+def coding_systems(con: duckdb.DuckDBPyConnection, tables: dict[str, int]) -> list[str]:
+    """OMOP vocabularies of the concepts the released tables use (vocabulary attached as ``vocab``)."""
+    cols = _released_columns(con)
     parts = [f'SELECT DISTINCT "{c}" AS concept_id FROM main."{t}"' for t in tables for c in cols.get(t, [])
              if c in CONCEPT_COLUMNS]
     if not parts:
@@ -328,9 +333,7 @@ def known_codes(con: duckdb.DuckDBPyConnection, tables: dict[str, int]) -> list[
     construction, known to the vocabulary or not); the same value anywhere else in the package
     (FHIR, coverage) is that code again.  An ID-shaped value that is not one of these codes
     blocks the release wherever it appears."""
-    cols = {r[0]: r[1] for r in con.execute(
-        "SELECT table_name, list(column_name) FROM information_schema.columns WHERE table_schema = 'main' "
-        "AND table_catalog = current_database() GROUP BY 1").fetchall()}
+    cols = _released_columns(con)
     parts = [f'SELECT DISTINCT "{c}" AS v FROM main."{t}"' for t in tables for c in cols.get(t, [])
              if c in SOURCE_CODE_COLUMNS]
     if not parts:

@@ -46,7 +46,8 @@ class SitePipeline:
         return self.site if self.site in IMPLEMENTATION_GUIDES else (settings.feed_site or None)
 
 
-def _resolve(ref: str) -> Any:
+def resolve_ref(ref: str) -> Any:
+    """The object a ``module:attribute`` reference names."""
     module, _, name = ref.partition(":")
     return getattr(importlib.import_module(module), name)
 
@@ -66,7 +67,7 @@ def stage(p: SitePipeline, run: Run, settings: Settings, progress: Callable | No
     """Read, type, validate and pseudonymise raw files; consolidate."""
     staging = run.path("staging")
     with run.stage("stage") as report:
-        read = _resolve(p.stage_function)(
+        read = resolve_ref(p.stage_function)(
             Path(settings.landing),
             staging,
             settings.require_secret(),
@@ -76,7 +77,7 @@ def stage(p: SitePipeline, run: Run, settings: Settings, progress: Callable | No
             settings.stage_workers,
             **{kw: getattr(settings, name) or None for kw, name in p.stage_settings},
         )
-        cons = _resolve(p.consolidate_function)(
+        cons = resolve_ref(p.consolidate_function)(
             staging, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
         )
         report["read"] = read.to_dict()
@@ -92,10 +93,10 @@ def map_to_omop(p: SitePipeline, run: Run, settings: Settings) -> dict[str, Any]
         con, vocab = common.open_work_db(run, settings)
         try:
             common.register_staging_views(
-                con, run.path("staging", "tables"), p.layout.FILE_TYPES, _resolve(p.table_columns_function)
+                con, run.path("staging", "tables"), p.layout.FILE_TYPES, resolve_ref(p.table_columns_function)
             )
             result = build_omop(con, common.cdm_source_meta(run, settings, p.site, vocab),
-                                site=_resolve(p.site_mapping))
+                                site=resolve_ref(p.site_mapping))
             report.update(result.to_dict())
             report["vocabulary"] = vocab
         finally:
@@ -108,7 +109,7 @@ def validate(p: SitePipeline, run: Run, settings: Settings) -> dict[str, Any]:
     from crossbridge.pipeline.quality import validate_run
 
     with run.stage("validate") as report:
-        report.update(validate_run(run, settings, p.site, p.layout.FILE_TYPES, _resolve(p.table_columns_function)))
+        report.update(validate_run(run, settings, p.site, p.layout.FILE_TYPES, resolve_ref(p.table_columns_function)))
     return run.stage_report("validate")
 
 
