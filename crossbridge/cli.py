@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     from crossbridge import release_cli
 
     release_cli.add_parser(sub)
+    from crossbridge import study_cli
+
+    study_cli.add_parser(sub)
     return p
 
 
@@ -307,7 +310,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if cov is not None:
         print(f"  mapping coverage: {cov / 'coverage.html'} (and coverage.json)")
     ok = all(s.get("reconciled") and s["quality"]["outcome"] != "failed" for _, _, s, _ in runs)
+    report = _demo_study(workdir, [(site, summary) for site, _, summary, _ in runs])
+    if report is not None:
+        print(f"  study report:   {report}")
     return 0 if ok else 1
+
+
+DEMO_STUDY = Path(__file__).resolve().parents[1] / "studies" / "examples" / "t2d_metformin.yml"
+
+
+def _demo_study(workdir: Path, runs: list[tuple[str, dict[str, Any]]]) -> Path | None:
+    """The example study (type 2 diabetes incidence, metformin use) at every demo site, then compared."""
+    from crossbridge.pipeline.study import compare_studies, run_study
+
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    folders = []
+    for site, summary in runs:
+        warehouse = summary.get("warehouse")
+        if not warehouse:
+            continue
+        out = workdir / "studies" / stamp / site
+        print(f"Running the example study at {site} ({DEMO_STUDY.name}) …", flush=True)
+        run = run_study(DEMO_STUDY, warehouse, out, site=site)
+        print(f"  {site}: package {run.out} (threshold {run.threshold})")
+        folders.append(run.out)
+    if not folders:
+        return None
+    return compare_studies(folders, workdir / "studies" / stamp / "report")
 
 
 def format_side_by_side(summaries: list[tuple[str, dict[str, Any]]]) -> str:
@@ -426,11 +455,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from crossbridge.terminology_cli import cmd_terminology
     from crossbridge.export_cli import cmd_export
     from crossbridge.release_cli import cmd_release
+    from crossbridge.study_cli import cmd_study
     from crossbridge.validate_cli import cmd_validate
 
     handlers = {"synth": cmd_synth, "run": cmd_run, "ingest": cmd_ingest, "summary": cmd_summary, "demo": cmd_demo,
                 "terminology": cmd_terminology, "validate": cmd_validate, "export": cmd_export,
-                "release": cmd_release}
+                "release": cmd_release, "study": cmd_study}
     try:
         return handlers[args.command](args)
     except (SettingsError, LedgerError) as exc:
