@@ -19,7 +19,7 @@ help: ## list the targets
 
 env: .venv/.synced ## create or update the virtual environment from uv.lock
 
-demo: .venv/.synced ## generate small Taiwan and Finland datasets, run both DAGs in-process, print both summaries
+demo: .venv/.synced ## generate small Taiwan and Finland datasets, run both DAGs in-process, print both summaries, then run the example cross-border study at both sites and print where its report is
 	$(PY) -m crossbridge.cli demo --workdir $(WORK)/demo --persons $(PERSONS)
 
 test: .venv/.synced ## run the whole test suite (services tests skip unless PostgreSQL/Redis are reachable)

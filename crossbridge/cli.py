@@ -287,6 +287,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if len(runs) > 1:
         print()
         print(format_side_by_side([(site, summary) for site, _, summary, _ in runs]))
+    print()
+    report = _demo_study(workdir, [(site, summary) for site, _, summary, _ in runs])
     print(f"\nDemo finished in {time.perf_counter() - t0:.0f} s.")
     for site, run, summary, landing in runs:
         print(f"  {site}:")
@@ -310,9 +312,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if cov is not None:
         print(f"  mapping coverage: {cov / 'coverage.html'} (and coverage.json)")
     ok = all(s.get("reconciled") and s["quality"]["outcome"] != "failed" for _, _, s, _ in runs)
-    report = _demo_study(workdir, [(site, summary) for site, _, summary, _ in runs])
     if report is not None:
-        print(f"  study report:   {report}")
+        print(f"  cross-border study report: {report}")
     return 0 if ok else 1
 
 

@@ -23,10 +23,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from connectors.warehouse.omop_source import OmopSource, duckdb_view_of, open_omop_source
-
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+
+    from connectors.warehouse.omop_source import OmopSource
 
 #: vocabulary tables concept-set expansion reads
 VOCABULARY_TABLES = ("concept", "concept_relationship", "concept_ancestor", "vocabulary")
@@ -44,7 +44,7 @@ def _quote(name: str) -> str:
 class StudyDatabase:
     """One open OMOP database: qualified table names, small queries, temporary id tables."""
 
-    source: OmopSource
+    source: "OmopSource"
     dialect: str
     _con: Any
     _catalog: str | None
@@ -141,6 +141,8 @@ class StudyDatabase:
                 con.execute(f"CREATE TEMP VIEW {t} AS SELECT * FROM vsrc.{_quote(self._vocab_schema)}.{t}")
             self._vocab_con = con
         else:
+            from connectors.warehouse.omop_source import duckdb_view_of
+
             cm = duckdb_view_of(self.source, tables=VOCABULARY_TABLES)
             view = cm.__enter__()
             self._vocab_cleanup = cm
@@ -159,6 +161,8 @@ class StudyDatabase:
 @contextmanager
 def open_study_database(omop: str, *, tmp_dir: str | os.PathLike | None = None) -> Iterator[StudyDatabase]:
     """Open ``omop`` (``duckdb:PATH``, ``postgresql://...``, ``csv:DIR``) for a study (read-only use)."""
+    from connectors.warehouse.omop_source import open_omop_source
+
     with open_omop_source(omop, tmp_dir=tmp_dir) as source:
         if source.dialect == "duckdb":
             import duckdb

@@ -118,6 +118,9 @@ def publish_measure(study: Study, m: MeasureSpec, raw: pd.DataFrame, threshold: 
     if m.type == "prevalence" and "period" in dims:
         # persons are counted once per period they are observed in: a sum over periods is no prevalence
         table = table[table["period"] != MARGIN]
+    for dim in dims:  # the margin of a stratum with one label repeats its rows
+        if len(labels[dim]) == 1:
+            table = table[table[dim] != MARGIN]
     return order_rows(table, dims, labels, then=["time"] if m.type == "time_to_event" else ())
 
 

@@ -96,6 +96,27 @@ print("OK")
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-4000:]
 
 
-@pytest.mark.parametrize("name", ["release_publish", "site_pipeline_dag"])
+@pytest.mark.parametrize("name", ["release_publish", "site_pipeline_dag", "cross_border_study"])
 def test_shared_and_release_dag_files_only_wire_library_code(name):
     test_dag_file_only_wires_library_code(name)
+
+
+def test_study_dag_checks_before_it_runs_and_publishes_after(tmp_path):
+    code = f"""
+import importlib.util, sys
+sys.path.insert(0, {str(REPO / 'dags')!r})
+from airflow.sdk import DAG
+spec = importlib.util.spec_from_file_location("d", {str(REPO / 'dags' / 'cross_border_study.py')!r})
+m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+d = [v for v in vars(m).values() if isinstance(v, DAG)][0]
+assert d.dag_id == "cross_border_study" and "aggregate" in d.doc_md and d.start_date.tzinfo is not None
+assert set(d.task_ids) == {{"check", "run", "publish"}}, d.task_ids
+assert d.get_task("run").upstream_task_ids == {{"check"}}
+assert d.get_task("publish").upstream_task_ids == {{"run"}}
+assert d.get_task("check").retries == 0 and d.get_task("run").retries >= 1
+assert set(d.params) >= {{"spec", "site", "omop", "to", "partner", "workdir"}}
+assert "great_expectations" not in sys.modules and "pandas" not in sys.modules
+print("OK")
+"""
+    proc = _parse(tmp_path, code)
+    assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-4000:]

@@ -24,8 +24,8 @@ def test_example_study_is_valid():
     assert s.study_id == "t2d-metformin-tw-fi"
     assert set(s.concept_sets) == {"t2d", "metformin", "blood_sample"}
     assert s.cohort.entry == "t2d" and s.cohort.prior_observation_days == 365 and s.cohort.age == (18, 120)
-    assert s.periods == ((2015, 2015), (2016, 2017))
-    assert [s.age_label(b) for b in s.age_groups] == ["18-44", "45-64", "65-120"]
+    assert s.periods == ((2015, 2017),)
+    assert [s.age_label(b) for b in s.age_groups] == ["18-54", "55-120"]
     assert [m.type for m in s.measures] == ["incidence", "prevalence", "count", "drug_utilisation",
                                              "time_to_event", "feasibility"]
     assert s.measure("t2d_incidence").by == STRATA_DIMS
@@ -68,6 +68,7 @@ CASES = [
     ("period reversed", "periods", [[2017, 2016]], "periods[0]", "impossible years range"),
     ("overlapping periods", "periods", [[2014, 2016], [2016, 2017]], "periods[1]", "overlaps"),
     ("overlapping ages", "strata.age", [[18, 50], [45, 64]], "strata.age[1]", "overlaps"),
+    ("second period overlaps", "periods", [[2015, 2015], [2014, 2016]], "periods[0]", "overlaps"),
     ("age group outside cohort", "strata.age", [[0, 17], [18, 64]], "strata.age[0]", "empty by design"),
     ("period outside permit", "periods", [[2012, 2013]], "periods[0]", "empty by design"),
     ("unknown concept set", "cohort.entry", "t1d", "cohort.entry", "names no concept set"),
