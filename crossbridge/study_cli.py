@@ -3,6 +3,8 @@
     crossbridge study check   --spec STUDY.yml [--omop URL] [--site NAME]
     crossbridge study run     --spec STUDY.yml --omop duckdb:PATH|postgresql://…|csv:DIR --out DIR [--site NAME]
     crossbridge study compare RESULT_DIR RESULT_DIR… --out REPORT_DIR
+    crossbridge study feasibility --omop URL [--condition SYSTEM:CODE,…] [--specimen SYSTEM:CODE,…]
+                                  [--consent required|any] [--jurisdiction J] [--by-sex] [--json]
 
 Exit status: 0 done; 1 the run or comparison failed on the data (a package that does not
 match its manifest, a database without the tables a study needs); 2 the specification or
@@ -34,6 +36,23 @@ def add_parser(sub) -> None:
     cmp_ = ssub.add_parser("compare", help="side-by-side report (HTML + PNG) of the sites' packages")
     cmp_.add_argument("results", nargs="+", type=Path, help="package folders written by `study run`")
     cmp_.add_argument("--out", type=Path, required=True, help="report folder")
+    f = ssub.add_parser("feasibility", help="planning count: consented persons with a diagnosis and a biobank sample")
+    f.add_argument("--omop", required=True, help="duckdb:PATH, postgresql://… or csv:DIR")
+    f.add_argument("--condition", type=_codes, help="SYSTEM:CODE[,CODE…], e.g. ICD10CM:E11%% (descendants included)")
+    f.add_argument("--specimen", type=_codes, help="SYSTEM:CODE[,CODE…], e.g. standard:119297000 (no descendants)")
+    f.add_argument("--consent", choices=("required", "any"), default="required")
+    f.add_argument("--jurisdiction", default="ohdsi", help="whose small-cell threshold applies (default ohdsi)")
+    f.add_argument("--threshold", type=int, help="a stricter threshold than the jurisdiction's")
+    f.add_argument("--by-sex", action="store_true")
+    f.add_argument("--json", action="store_true")
+
+
+def _codes(text: str) -> tuple[str, list[str]]:
+    system, sep, codes = text.partition(":")
+    values = [c.strip() for c in codes.split(",") if c.strip()]
+    if not sep or not system.strip() or not values:
+        raise argparse.ArgumentTypeError(f"expected SYSTEM:CODE[,CODE…], got {text!r}")
+    return system.strip(), values
 
 
 def cmd_study(args: argparse.Namespace) -> int:
@@ -42,10 +61,10 @@ def cmd_study(args: argparse.Namespace) -> int:
     from studies.database import StudyDatabaseError
     from studies.spec import StudySpecError
 
-    handlers = {"check": _check, "run": _run, "compare": _compare}
+    handlers = {"check": _check, "run": _run, "compare": _compare, "feasibility": _feasibility}
     try:
         return handlers[args.study_command](args)
-    except (StudySpecError, StudyRunError, InvalidWarehouseUrl) as exc:
+    except (StudySpecError, StudyRunError, InvalidWarehouseUrl, StudyUsage) as exc:
         print(f"crossbridge study: error: {exc}", file=sys.stderr)
         return 2
     except StudyDatabaseError as exc:
@@ -89,6 +108,30 @@ def _compare(args: argparse.Namespace) -> int:
         return 1
     print(f"Comparison report: {index}")
     return 0
+
+
+def _feasibility(args: argparse.Namespace) -> int:
+    from crossbridge.pipeline.study import feasibility_count
+
+    if args.condition is None and args.specimen is None:
+        raise StudyUsage("give --condition, --specimen or both")
+    result = feasibility_count(args.omop, condition=args.condition, specimen=args.specimen, consent=args.consent,
+                               jurisdiction=args.jurisdiction, threshold=args.threshold, by_sex=args.by_sex)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    what = " and ".join(f"{k} {v[0]}:{','.join(v[1])}" for k, v in (("diagnosis", args.condition),
+                                                                 ("sample", args.specimen)) if v)
+    print(f"{result['omop']}: {'consented ' if args.consent == 'required' else ''}persons with {what}")
+    for row in result["rows"]:
+        label = row.get("sex", "all")
+        n = row["persons"]
+        print(f"  {label:<8} {'<' + str(result['threshold']) if n is None else f'{n:,}'}")
+    return 0
+
+
+class StudyUsage(ValueError):
+    """The command line does not say what to count."""
 
 
 __all__ = ["add_parser", "cmd_study"]

@@ -323,6 +323,51 @@ def run_study(spec: str | Path, omop: str, out: str | Path, *, site: str | None 
     return StudyRun(out, study, name, threshold, summary)
 
 
+def feasibility_count(omop: str, *, condition: tuple[str, list[str]] | None = None,
+                      specimen: tuple[str, list[str]] | None = None, consent: str = "required",
+                      jurisdiction: str = "ohdsi", threshold: int | None = None, year: int | None = None,
+                      by_sex: bool = False) -> dict[str, Any]:
+    """A planning count without a study file: consented persons with ``condition`` (system, codes) and a
+    biobank sample of ``specimen`` (system, codes), suppressed under the jurisdiction's threshold."""
+    from studies.concept_sets import resolve_concept_sets
+    from studies.database import open_study_database
+    from studies.measures import compute_measures
+    from studies.spec import parse_study
+
+    sets, measure = {}, {"name": "feasibility", "type": "feasibility", "consent": consent}
+    for key, value in (("condition", condition), ("specimen", specimen)):
+        if value is not None:
+            system, codes = value
+            sets[key] = {"system": system, "codes": list(codes),
+                         "include_descendants": key == "condition"}
+            measure[key] = key
+    if by_sex:
+        measure["by"] = ["sex"]
+    y = year or datetime.now(timezone.utc).year
+    data = {"study_id": "feasibility", "title": "Feasibility count", "concept_sets": sets, "periods": [[y, y]],
+            "strata": {"sex": True} if by_sex else {}, "measures": [measure],
+            "sites": {"here": {"jurisdiction": jurisdiction, "permit": "planning"}}}
+    if threshold is not None:
+        data["disclosure"] = {"threshold": threshold}
+    study = parse_study(data, "feasibility query")
+    limit = site_threshold(study, "here")
+    with open_study_database(omop) as db:
+        try:
+            resolved = resolve_concept_sets(db, study, None)
+        except StudySpecError as exc:  # name the option, not a study file's field
+            option = "--" + exc.field.split(".")[1]
+            raise StudySpecError(option, str(exc).split(": ", 1)[1]) from None
+        raw = compute_measures(db, study, {n: r.concept_ids for n, r in resolved.items()},
+                               domains={n: r.domains for n, r in resolved.items()})
+        label = db.label
+    table = publish_measure(study, study.measures[0], raw["feasibility"], limit)
+    rows = [{k: (None if v is None else int(v) if k == "persons" else str(v)) for k, v in r.items()}
+            for r in table.astype(object).where(table.notna(), None).to_dict("records")]
+    return {"omop": label, "threshold": limit, "consent": consent,
+            "concept_sets": {n: {"standard_concepts": len(r.standard)} for n, r in resolved.items()},
+            "rows": rows}
+
+
 def check_task(spec: str, settings, *, site: str | None = None, omop: str | None = None) -> dict[str, Any]:
     """The DAG's check step: :func:`check_study` on ``omop`` (default: the chosen site's warehouse)."""
     name = choose_site(load_study(spec), site)
@@ -357,5 +402,5 @@ def compare_studies(folders: list[Path], out: Path) -> Path:
     return write_comparison([Path(f) for f in folders], Path(out))
 
 
-__all__ = ["RESULT_COLUMNS", "StudyRun", "StudyRunError", "check_study", "check_task", "choose_site", "compare_studies",
+__all__ = ["RESULT_COLUMNS", "StudyRun", "StudyRunError", "check_study", "check_task", "choose_site", "feasibility_count", "compare_studies",
            "publish_measure", "run_study", "site_threshold", "study_task"]

@@ -204,3 +204,31 @@ def test_postgresql_source_runs_in_the_database_and_agrees(run, study_omop, stud
     for name, table in _results(r.out).items():
         pd.testing.assert_frame_equal(_results(again.out)[name], table, check_dtype=False)
     shutil.rmtree(again.out)
+
+
+def test_feasibility_count_without_a_study_file(study_omop, capsys):
+    from crossbridge.cli import main
+    from crossbridge.pipeline.study import feasibility_count
+
+    con = duckdb.connect(str(study_omop), read_only=True)
+    expected = con.execute("""
+        WITH latest AS (SELECT person_id, observation_source_value AS v, ROW_NUMBER() OVER (PARTITION BY person_id
+                        ORDER BY observation_date DESC, observation_source_value = 'BIOBANK_BROAD_CONSENT') AS rn
+                        FROM observation WHERE observation_source_value LIKE 'BIOBANK_%')
+        SELECT count(DISTINCT c.person_id) FROM condition_occurrence c
+        JOIN specimen s ON s.person_id = c.person_id AND s.specimen_concept_id = 4001225
+        JOIN latest l ON l.person_id = c.person_id AND l.rn = 1 AND l.v = 'BIOBANK_BROAD_CONSENT'
+        WHERE c.condition_concept_id = 201826""").fetchall()[0][0]
+    con.close()
+    assert expected >= 5
+    result = feasibility_count(f"duckdb:{study_omop}", condition=("ICD10CM", ["E11%"]),
+                               specimen=("standard", ["119297000"]))
+    assert result["rows"] == [{"persons": expected}] and result["threshold"] == 5
+    strict = feasibility_count(f"duckdb:{study_omop}", condition=("ICD10CM", ["E11%"]),
+                               specimen=("standard", ["119297000"]), threshold=expected + 1)
+    assert strict["rows"] == [{"persons": None}]  # below the threshold: suppressed
+    assert main(["study", "feasibility", "--omop", f"duckdb:{study_omop}", "--condition", "ICD10CM:E11%",
+                 "--specimen", "standard:119297000"]) == 0
+    assert f"{expected:,}" in capsys.readouterr().out
+    assert main(["study", "feasibility", "--omop", f"duckdb:{study_omop}", "--condition", "ICD10CM:Q99.99"]) == 2
+    assert "--condition: no code" in capsys.readouterr().err
