@@ -157,10 +157,10 @@ def _drug_utilisation(q: _Sql, m: MeasureSpec) -> str:
     full = f"AND c.x >= c.f + {b}" if m.require_full_window else ""
     drug = m.drug
     ctes = [q.persons(), q.deaths(), q.observation(), *q.cohort()]
-    if drug != q.study.cohort.entry:
-        ctes.append(q.events(drug))
+    q_drug = _Sql(q.db, q.study, q.sets_table, {drug: ("drug_exposure",) if q.db.has("drug_exposure") else ()})
+    ctes.append(q_drug.events(drug).replace(f"ev_{drug} AS", f"dx_{drug} AS", 1))  # dispensings only
     ctes.append(f"""du AS (
-        SELECT c.*, CASE WHEN EXISTS (SELECT 1 FROM ev_{drug} AS de WHERE de.person_id = c.person_id
+        SELECT c.*, CASE WHEN EXISTS (SELECT 1 FROM dx_{drug} AS de WHERE de.person_id = c.person_id
                                       AND de.d BETWEEN c.f + {a} AND c.f + {b}) THEN 1 ELSE 0 END AS used
         FROM cohort_s AS c WHERE c.s <= c.f + {a} {full})""")
     return q.with_(ctes) + "\n" + _grouped(m, "SUM(used) AS users, COUNT(*) AS persons", "du")
