@@ -20,14 +20,9 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
+from site_pipeline_dag import settings_from_params  # dags/site_pipeline_dag.py
 
 DAG_ID = Path(__file__).stem
-
-
-def _settings():
-    from crossbridge.settings import load_settings
-
-    return load_settings({"workdir": get_current_context()["params"].get("workdir") or None})
 
 
 @dag(
@@ -54,7 +49,7 @@ def cross_border_study():
         from crossbridge.pipeline.study import check_task
 
         p = get_current_context()["params"]
-        return check_task(p["spec"], _settings(), site=p.get("site") or None, omop=p.get("omop") or None)
+        return check_task(p["spec"], settings_from_params(), site=p.get("site") or None, omop=p.get("omop") or None)
 
     @task
     def run(checked: dict) -> str:
@@ -62,7 +57,7 @@ def cross_border_study():
 
         ctx = get_current_context()
         p = ctx["params"]
-        return study_task(p["spec"], _settings(), site=checked["site"], omop=p.get("omop") or None,
+        return study_task(p["spec"], settings_from_params(), site=checked["site"], omop=p.get("omop") or None,
                           tag=ctx["run_id"].replace(":", "").replace("+", ""))["dir"]
 
     @task
@@ -70,7 +65,7 @@ def cross_border_study():
         from crossbridge.pipeline.release import publish_release
 
         p = get_current_context()["params"]
-        return publish_release(folder, _settings(), to=p.get("to") or None, partner=p.get("partner") or None)
+        return publish_release(folder, settings_from_params(), to=p.get("to") or None, partner=p.get("partner") or None)
 
     publish(run(check()))
 

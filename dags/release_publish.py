@@ -23,16 +23,11 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import Param, Variable, dag, get_current_context, task
-from site_pipeline_dag import omop_asset  # dags/site_pipeline_dag.py: the assets the site DAGs update
+# dags/site_pipeline_dag.py: the assets the site DAGs update, the settings of a run
+from site_pipeline_dag import omop_asset, settings_from_params
 
 DAG_ID = Path(__file__).stem
 SITE_ASSETS = [omop_asset(site) for site in ("taiwan", "finland", "fhir", "hl7v2")]
-
-
-def _settings():
-    from crossbridge.settings import load_settings
-
-    return load_settings({"workdir": get_current_context()["params"].get("workdir") or None})
 
 
 @dag(
@@ -59,8 +54,8 @@ def release_publish():
 
         ctx = get_current_context()
         events = [dict(e.extra or {}) for evs in (ctx.get("triggering_asset_events") or {}).values() for e in evs]
-        return plan_releases(_settings(), study=ctx["params"].get("study"), run_id=ctx["params"].get("run_id"),
-                             events=events)
+        return plan_releases(settings_from_params(), study=ctx["params"].get("study"),
+                             run_id=ctx["params"].get("run_id"), events=events)
 
     @task
     def build(item: dict) -> str:
@@ -68,8 +63,8 @@ def release_publish():
         from crossbridge.pipeline.release import build_release, study_key_name
 
         key = Variable.get(study_key_name(item["study"]), default=None)
-        report = build_release(item["study"], _settings(), run_id=item["run_id"], release_id=item["release_id"],
-                               key=key, reuse_existing=True)
+        report = build_release(item["study"], settings_from_params(), run_id=item["run_id"],
+                               release_id=item["release_id"], key=key, reuse_existing=True)
         return report["dir"]
 
     @task
@@ -77,7 +72,7 @@ def release_publish():
         from crossbridge.pipeline.release import publish_release
 
         p = get_current_context()["params"]
-        return publish_release(folder, _settings(), to=p.get("to") or None, partner=p.get("partner") or None)
+        return publish_release(folder, settings_from_params(), to=p.get("to") or None, partner=p.get("partner") or None)
 
     publish.expand(folder=build.expand(item=plan()))
 

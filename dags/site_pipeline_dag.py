@@ -30,6 +30,13 @@ def omop_asset(site: str) -> Asset:
     return Asset(uri=f"crossbridge://omop/{site}", name=f"crossbridge-omop-{site}")
 
 
+def settings_from_params():
+    """The hub settings for the running task, with the DAG run's ``workdir`` parameter when given."""
+    from crossbridge.settings import load_settings
+
+    return load_settings({"workdir": get_current_context()["params"].get("workdir") or None})
+
+
 def _params(feed: bool) -> dict:
     params = {k: Param(v, type="string", description=d) for k, (v, d) in COMMON_PARAMS.items()}
     params["demo_secret"] = Param(False, type="boolean", description="allow a generated per-workdir site secret")

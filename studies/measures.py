@@ -85,7 +85,8 @@ class _Sql:
 
     def deaths(self) -> str:
         if self.db.has("death"):
-            return f"deaths AS (SELECT person_id, MIN(death_date) AS death_date FROM {self.db.table('death')} GROUP BY person_id)"
+            return (f"deaths AS (SELECT person_id, MIN(death_date) AS death_date FROM {self.db.table('death')} "
+                    "GROUP BY person_id)")
         return "deaths AS (SELECT CAST(NULL AS BIGINT) AS person_id, CAST(NULL AS DATE) AS death_date WHERE 1 = 0)"
 
     def observation(self) -> str:

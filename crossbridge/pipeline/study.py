@@ -402,5 +402,7 @@ def compare_studies(folders: list[Path], out: Path) -> Path:
     return write_comparison([Path(f) for f in folders], Path(out))
 
 
-__all__ = ["RESULT_COLUMNS", "StudyRun", "StudyRunError", "check_study", "check_task", "choose_site", "feasibility_count", "compare_studies",
-           "publish_measure", "run_study", "site_threshold", "study_task"]
+__all__ = [
+    "RESULT_COLUMNS", "StudyRun", "StudyRunError", "check_study", "check_task", "choose_site", "compare_studies",
+    "feasibility_count", "publish_measure", "run_study", "site_threshold", "study_task",
+]
