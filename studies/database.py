@@ -53,7 +53,7 @@ class StudyDatabase:
     _present: dict[str, set[str]] = field(default_factory=dict)
     _vocab_con: Any = None
     _vocab_cleanup: Any = None
-    temp_tables: list[str] = field(default_factory=list)
+    temp_tables: list[str] = field(default_factory=list)  # created by upload() (dropped with the session)
 
     @property
     def label(self) -> str:
@@ -101,10 +101,6 @@ class StudyDatabase:
             cur.execute(sql)
             columns = [d.name for d in cur.description]
             return pd.DataFrame(cur.fetchall(), columns=columns)
-
-    def scalar(self, sql: str) -> Any:
-        frame = self.query(sql)
-        return None if frame.empty else frame.iat[0, 0]
 
     def upload(self, prefix: str, columns: Mapping[str, str], rows: Sequence[tuple]) -> str:
         """A temporary table ``columns`` (name -> SQL type) holding ``rows``; returns its (unqualified) name."""

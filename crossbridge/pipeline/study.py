@@ -48,7 +48,7 @@ class StudyRun:
     summary: dict[str, Any]
 
 
-def choose_site(study: Study, site: str | None, cdm_abbreviation: str | None = None) -> str:
+def choose_site(study: Study, site: str | None) -> str:
     """The site running ``study``: ``site`` if given, else the only one in ``sites``."""
     if site is not None:
         if site not in study.sites:
@@ -93,11 +93,11 @@ def _two_way(frame: pd.DataFrame, dims: list[str], yes: str, total: str, thresho
     """``yes`` of ``total`` protected together: suppress the table of with/without, publish yes and total."""
     import pandas as pd
 
+    from studies.results import MARGIN
+
     long = pd.concat([frame[dims].assign(status="yes", n=frame[yes]),
                       frame[dims].assign(status="no", n=frame[total] - frame[yes])], ignore_index=True)
     pub = _suppress(long, dims + ["status"], "n", threshold)
-    from studies.results import MARGIN
-
     wide = pub.pivot(index=dims, columns="status", values="n") if dims else None
     if wide is None:  # only the status dimension
         pub = pub.set_index("status")["n"]
@@ -172,10 +172,9 @@ def _protect_curve(curve: pd.DataFrame, dims: list[str], threshold: int) -> pd.D
     else:
         ok = curve["at_risk"] >= threshold
     curve["_ok"] = ok.to_numpy()
-    key = dims or None
     # cut at the first unpublished time: cumulative minimum of ok within each stratum, in time order
-    curve = curve.sort_values([*(dims or []), "time"], kind="stable")
-    if key:
+    curve = curve.sort_values([*dims, "time"], kind="stable")
+    if dims:
         curve["_ok"] = curve.groupby(dims, sort=False)["_ok"].cummin()
     else:
         curve["_ok"] = curve["_ok"].cummin()
