@@ -12,6 +12,7 @@ import pytest
 
 T2D, HYPERTENSION, METFORMIN, LOSARTAN = 201826, 320128, 1503297, 1367500
 BLOOD, URINE = 4001225, 4046280
+UNMAPPED_E11 = 7
 E11_SOURCE_SQL = "SELECT concept_id FROM concept WHERE vocabulary_id = 'ICD10CM' AND concept_code = 'E11.9'"
 
 STUDY_YAML = """
@@ -95,8 +96,12 @@ def build_omop(path: Path, n: int = 400, seed: int = 7) -> dict[str, pd.DataFram
     try:
         load_site_vocabulary(con)
         ((e11,),) = con.execute(E11_SOURCE_SQL).fetchall()
-        tables["condition_occurrence"]["condition_source_concept_id"] = np.where(
-            tables["condition_occurrence"]["condition_concept_id"] == T2D, e11, 0)
+        cond = tables["condition_occurrence"]
+        cond["condition_source_concept_id"] = np.where(cond["condition_concept_id"] == T2D, e11, 0)
+        # E11.9 records whose mapping failed (standard concept 0): what coverage reports as missed
+        missed = cond.head(UNMAPPED_E11).assign(condition_concept_id=0, condition_source_concept_id=e11)
+        missed["condition_occurrence_id"] = np.arange(len(cond) + 1, len(cond) + 1 + len(missed))
+        tables["condition_occurrence"] = pd.concat([cond, missed], ignore_index=True)
         for name, frame in tables.items():
             con.register("_t", frame)
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM _t")

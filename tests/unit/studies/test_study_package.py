@@ -125,6 +125,7 @@ def test_coverage_counts_records_and_misses(run, study_omop):
     assert t2d["coverage"]["records"] == n
     assert t2d["coverage"]["by_source_vocabulary"] == {"ICD10CM": n}
     assert cov["blood"]["coverage"]["tables"] == ["specimen"]
+    assert t2d["coverage"]["missed"] == {"ICD10CM": 7}  # E11.9 mapped to 0 (tests/unit/studies/conftest.py)
 
 
 def test_bad_concept_code_is_refused_before_any_output(study_omop, study_yaml, tmp_path):
@@ -232,3 +233,64 @@ def test_feasibility_count_without_a_study_file(study_omop, capsys):
     assert f"{expected:,}" in capsys.readouterr().out
     assert main(["study", "feasibility", "--omop", f"duckdb:{study_omop}", "--condition", "ICD10CM:Q99.99"]) == 2
     assert "--condition: no code" in capsys.readouterr().err
+
+
+def test_a_retried_dag_run_reuses_its_complete_package(study_omop, study_yaml, tmp_path):
+    from types import SimpleNamespace
+
+    from crossbridge.pipeline.study import study_task
+
+    settings = SimpleNamespace(workdir=tmp_path, warehouse_url=lambda site: f"duckdb:{study_omop}")
+    spec = _spec(tmp_path, study_yaml)
+    first = study_task(str(spec), settings, tag="run1")
+    assert first["reused"] is False and first["dir"] == str(tmp_path / "studies" / "t2d-test" / "test-run1")
+    before = (Path(first["dir"]) / "manifest.json").read_bytes()
+    again = study_task(str(spec), settings, tag="run1")
+    assert again == {"dir": first["dir"], "reused": True}
+    assert (Path(first["dir"]) / "manifest.json").read_bytes() == before
+
+
+def test_a_stratum_with_one_label_has_no_margin_rows(study_yaml):
+    import yaml
+
+    from studies.spec import parse_study
+
+    study = parse_study(yaml.safe_load(study_yaml.replace("periods: [[2012, 2013], [2014, 2015]]",
+                                                          "periods: [[2012, 2015]]")))
+    raw = pd.DataFrame({"period": ["2012-2015"] * 2, "age_group": ["18-49", "50-120"], "sex": ["female", "male"],
+                        "persons": [12, 9]})
+    table = publish_measure(study, study.measure("n"), raw, 5)
+    assert set(table["period"]) == {"2012-2015"}
+    assert len(table) == 3 * 3 and table.query("age_group == @MARGIN and sex == @MARGIN")["persons"].iloc[0] == 21
+
+
+def test_drug_utilisation_counts_dispensings_only(tmp_path):
+    """A drug concept recorded in another table (an observation) is no dispensing."""
+    import yaml
+
+    from studies.spec import parse_study
+
+    path = tmp_path / "tiny.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE person AS SELECT 1::BIGINT AS person_id, 8532 AS gender_concept_id, "
+                "1960 AS year_of_birth")
+    con.execute("CREATE TABLE observation_period AS SELECT 1::BIGINT AS person_id, "
+                "DATE '2010-01-01' AS observation_period_start_date, DATE '2019-12-31' AS observation_period_end_date")
+    con.execute("CREATE TABLE condition_occurrence AS SELECT 1::BIGINT AS person_id, 201826 AS condition_concept_id, "
+                "DATE '2015-03-01' AS condition_start_date")
+    con.execute("CREATE TABLE drug_exposure (person_id BIGINT, drug_concept_id INT, drug_exposure_start_date DATE)")
+    con.execute("CREATE TABLE observation AS SELECT 1::BIGINT AS person_id, 1503297 AS observation_concept_id, "
+                "DATE '2015-04-01' AS observation_date, 'x' AS observation_source_value")
+    con.close()
+    study = parse_study(yaml.safe_load("""
+study_id: du-only
+title: t
+concept_sets: {t2d: {system: concept_id, codes: ["201826"]}, met: {system: concept_id, codes: ["1503297"]}}
+cohort: {entry: t2d, prior_observation_days: 365}
+periods: [[2015, 2015]]
+measures: [{name: du, type: drug_utilisation, drug: met, window: [0, 365]}]
+sites: {test: {permit: P}}
+"""))
+    with open_study_database(f"duckdb:{path}") as db:
+        raw = compute_measures(db, study, {"t2d": [201826], "met": [1503297]})
+    assert raw["du"].to_dict("records") == [{"period": "2015", "users": 0, "persons": 1}]
