@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--vocabulary", type=Path, help="an Athena download (default: demo vocabulary)")
     run.add_argument("--encoding", help="raw-file encoding of the Taiwan files (default cp950; Finnish files "
                      "declare their own: Latin-1 registers, UTF-8 FinnGen)")
+    run.add_argument("--partitions", type=int,
+                     help="split the persons into N hash partitions, OMOP built per partition (default: setting "
+                          "partitions, 1)")
     run.add_argument("--no-airflow", action="store_true", help="call the stages directly, without Airflow")
     run.add_argument("--demo-secret", action="store_true",
                      help="without CROSSBRIDGE_SITE_SECRET, use a random secret kept in the workdir")
@@ -212,6 +215,7 @@ def _run_site(site: str, settings_overrides: dict[str, Any], no_airflow: bool) -
         "workdir": str(settings.workdir.resolve()),
         "warehouse": settings.warehouse,
         "demo_secret": settings.allow_demo_secret,
+        "partitions": settings.partitions,
         "run_id": run_id,
         **({"feed_site": settings.feed_site, "feed_timezone": settings.feed_timezone} if site in FEEDS else {}),
     }
@@ -226,6 +230,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "warehouse": args.warehouse,
         "vocabulary_dir": str(args.vocabulary) if args.vocabulary else None,
         "encoding": args.encoding,
+        "partitions": args.partitions,
     }
     if args.demo_secret:
         overrides["allow_demo_secret"] = True

@@ -25,6 +25,8 @@ class SettingsError(ValueError):
 
 
 _SECRET_NAMES = {"site_secret"}
+#: most person partitions a run may have (each is one Airflow task and one folder per table)
+MAX_PARTITIONS = 4096
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Settings:
     encoding: str = "cp950"  # raw-file encoding of the Taiwan extracts
     chunk_bytes: int = 16 << 20  # read block size for raw files
     stage_workers: int = 2  # processes typing/pseudonymising chunks in parallel (1 = in-process)
+    partitions: int = 1  # person-hash partitions of staging; OMOP is built per partition (Airflow mapped tasks)
     duckdb_memory_limit: str = "1500MB"
     duckdb_threads: int = 2
     max_quarantine_share: float = 0.05  # quality outcome 'warn' above this share per file
@@ -51,6 +54,10 @@ class Settings:
     feed_timezone: str = ""  # HL7 v2 date/times without offset: IANA zone (default: the feed site's, else UTC)
     allow_demo_secret: bool = False
     site_secret: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.partitions <= MAX_PARTITIONS:
+            raise SettingsError(f"setting partitions: {self.partitions} is not in 1..{MAX_PARTITIONS}")
 
     # ---- derived locations -------------------------------------------------
     @property

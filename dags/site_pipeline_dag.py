@@ -1,6 +1,8 @@
-"""The one shape of every site and feed DAG (Airflow): extract → stage → map_to_omop → validate → load →
+"""The one shape of every site and feed DAG (Airflow): extract → stage → plan_partitions →
+map_partition (one mapped task per person partition) → map_to_omop → validate → load →
 export_fhir → summarise, each task calling the stage of the same name of a pipeline module
 (``crossbridge/pipeline/<site>.py``) and passing only the run reference through XCom.
+With one partition (the default) map_partition does nothing and map_to_omop builds the tables.
 
 Used by ``tw_nhird_to_omop``, ``fi_registers_to_omop``, ``fhir_to_omop`` and ``hl7v2_to_omop``
 (Airflow puts the DAGs folder on ``sys.path``); this file defines no DAG itself.  ``validate``
@@ -19,7 +21,7 @@ from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 COMMON_PARAMS = {
     "landing": ("", "landing directory with the raw extracts"),
-    "workdir": ("work", "work directory (runs, staging, warehouse)"),
+    "workdir": ("", "work directory (runs, staging, warehouse; default: the workdir setting)"),
     "warehouse": ("", "duckdb:PATH or postgresql://... (default: workdir)"),
     "run_id": ("", "run id to use (default: generated)"),
 }
@@ -40,6 +42,8 @@ def settings_from_params():
 def _params(feed: bool) -> dict:
     params = {k: Param(v, type="string", description=d) for k, (v, d) in COMMON_PARAMS.items()}
     params["demo_secret"] = Param(False, type="boolean", description="allow a generated per-workdir site secret")
+    params["partitions"] = Param(0, type="integer", minimum=0,
+                                 description="person-hash partitions, one mapped map task each (0: the setting)")
     if feed:
         params["feed_site"] = Param("", type="string", enum=["", "taiwan", "finland"],
                                     description="whose national identifiers and pseudonyms the feed carries (or none)")
@@ -82,7 +86,24 @@ def site_dag(dag_id: str, pipeline: str, doc: str, site: str, *, feed: bool = Fa
             return ref
 
         @task
-        def map_to_omop(ref: dict) -> dict:
+        def plan_partitions(ref: dict) -> list[dict]:
+            """One reference per person partition the run was staged with (what map_partition expands over)."""
+            from crossbridge.pipeline.site import partition_numbers
+
+            return [{**ref, "partition": k} for k in partition_numbers(run_of(ref))]
+
+        @task
+        def map_partition(ref: dict) -> dict:
+            """OMOP tables of one partition (a retry replaces this partition's output and nothing else)."""
+            from crossbridge.pipeline.site import map_partition as build
+
+            build(stages().PIPELINE, run_of(ref), settings(), ref["partition"])
+            return ref
+
+        @task
+        def map_to_omop(parts: list[dict]) -> dict:
+            """The run's OMOP tables: the partitions' merged (or, unpartitioned, built here)."""
+            ref = {k: v for k, v in next(iter(parts)).items() if k != "partition"}
             stages().map_to_omop(run_of(ref), settings())
             return ref
 
@@ -110,7 +131,9 @@ def site_dag(dag_id: str, pipeline: str, doc: str, site: str, *, feed: bool = Fa
             get_current_context()["outlet_events"][asset].extra = {**ref, "site": summary["site"]}
             return {**ref, "reconciled": summary["reconciled"], "quality": summary["quality"]["outcome"]}
 
-        summarise(export_fhir(load(validate(map_to_omop(stage(extract()))))))
+        staged = stage(extract())
+        mapped = map_to_omop(map_partition.expand(ref=plan_partitions(staged)))
+        summarise(export_fhir(load(validate(mapped))))
 
     return pipeline_dag()
 

@@ -16,6 +16,8 @@ def settings_from_params(params: dict[str, Any]) -> Settings:
         "feed_site": params.get("feed_site") or None,  # inbound feeds' DAGs only
         "feed_timezone": params.get("feed_timezone") or None,
     }
+    if params.get("partitions"):
+        overrides["partitions"] = params["partitions"]
     if params.get("demo_secret"):
         overrides["allow_demo_secret"] = True
     return load_settings(overrides)

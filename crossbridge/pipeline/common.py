@@ -154,12 +154,13 @@ def ensure_vocabulary(settings: Settings) -> tuple[Path, dict[str, Any]]:
     return target, json.loads(meta_path.read_text(encoding="utf-8"))
 
 
-def open_work_db(run: Run, settings: Settings) -> tuple[duckdb.DuckDBPyConnection, dict[str, Any]]:
-    """The run's work database with the vocabulary attached read-only as views."""
+def open_work_db(run: Run, settings: Settings, path: Path | None = None) -> tuple[duckdb.DuckDBPyConnection, dict[str, Any]]:
+    """The run's work database (or the database file ``path``, e.g. a partition's) with the vocabulary
+    attached read-only as views."""
     from terminology.source_to_standard import create_view
 
     vocab_path, vocab_meta = ensure_vocabulary(settings)
-    con = duckdb.connect(str(run.path("omop.duckdb")))
+    con = duckdb.connect(str(path or run.path("omop.duckdb")))
     con.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")
     con.execute(f"SET threads = {int(settings.duckdb_threads)}")
     con.execute(f"SET temp_directory = '{run.path('tmp')}'")
@@ -174,21 +175,31 @@ def open_work_db(run: Run, settings: Settings) -> tuple[duckdb.DuckDBPyConnectio
 
 
 def register_staging_views(
-    con: duckdb.DuckDBPyConnection, tables_dir: Path, file_types: Iterable, table_columns=None
+    con: duckdb.DuckDBPyConnection, tables_dir: Path, file_types: Iterable, table_columns=None,
+    partition: tuple[Path, int, Iterable[str]] | None = None,
 ) -> None:
     """``stg_<type>`` views over the consolidated staging Parquet (empty if a type has no file).
 
     ``table_columns(file type)``: the consolidated schema (default: Taiwan's).
+    ``partition``: (partitioned staging folder, k, replicated tables): the views
+    show partition k's rows, and the whole of the replicated tables.
     """
+    from connectors.partitioning import partition_folder
+
     if table_columns is None:
         from connectors.taiwan.consolidate import table_columns
 
+    replicated = set(partition[2]) if partition else set()
     for ft in file_types:
-        folder = tables_dir / ft.key
+        if partition is not None and ft.key not in replicated:
+            folder = partition_folder(partition[0], ft.key, partition[1])
+        else:
+            folder = tables_dir / ft.key
         files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
         if files:
-            glob = str(folder / "*.parquet")
-            con.execute(f"CREATE OR REPLACE VIEW stg_{ft.key} AS SELECT * FROM read_parquet('{glob}')")
+            glob = str(folder / "*.parquet").replace("'", "''")
+            con.execute(f"CREATE OR REPLACE VIEW stg_{ft.key} AS "
+                        f"SELECT * FROM read_parquet('{glob}', hive_partitioning = false)")
         else:
             cols = ", ".join(f"CAST(NULL AS {_duck_type(t)}) AS \"{n}\"" for n, t in table_columns(ft))
             con.execute(f"CREATE OR REPLACE VIEW stg_{ft.key} AS SELECT {cols} WHERE false")

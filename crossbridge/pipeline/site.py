@@ -82,19 +82,44 @@ def stage(p: SitePipeline, run: Run, settings: Settings, progress: Callable | No
         )
         report["read"] = read.to_dict()
         report["consolidate"] = cons.to_dict()
+        report["partitions"] = int(settings.partitions)
+        if settings.partitions > 1:
+            from crossbridge.pipeline.partitions import split_staging
+
+            report["partition"] = split_staging(p, run, settings, int(settings.partitions))
     return run.stage_report("stage")
 
 
+def partition_numbers(run: Run) -> list[int]:
+    """The partitions of a staged run, 0..N-1 (what the DAG's mapped map task expands over)."""
+    from crossbridge.pipeline.partitions import partitions_of
+
+    return list(range(partitions_of(run)))
+
+
+def map_partition(p: SitePipeline, run: Run, settings: Settings, k: int) -> dict[str, Any]:
+    """Build partition ``k``'s OMOP tables (a no-op when the run is not partitioned)."""
+    from crossbridge.pipeline.partitions import map_partition as _map_partition
+
+    return _map_partition(p, run, settings, k)
+
+
 def map_to_omop(p: SitePipeline, run: Run, settings: Settings) -> dict[str, Any]:
-    """Build the OMOP CDM v5.4 tables in the run's work database."""
+    """Build the OMOP CDM v5.4 tables in the run's work database; for a partitioned run, merge the
+    tables every partition's :func:`map_partition` built (fails naming a partition that has not)."""
     from mappings.omop_cdm_v54.build import build_omop
+    from crossbridge.pipeline import partitions
 
     with run.stage("map") as report:
         con, vocab = common.open_work_db(run, settings)
         try:
-            common.register_staging_views(
+            common.register_staging_views(  # the whole staging (what the staging suites check)
                 con, run.path("staging", "tables"), p.layout.FILE_TYPES, resolve_ref(p.table_columns_function)
             )
+            if partitions.partitions_of(run) > 1:
+                report.update(partitions.merge(p, run, settings, con, vocab))
+                report["vocabulary"] = vocab
+                return
             result = build_omop(con, common.cdm_source_meta(run, settings, p.site, vocab),
                                 site=resolve_ref(p.site_mapping))
             report.update(result.to_dict())
@@ -152,6 +177,8 @@ def run_all(p: SitePipeline, settings: Settings, progress: Callable | None = Non
     run = start_run(p, settings, run_id)
     extract(p, run, settings)
     stage(p, run, settings, progress=progress)
+    for k in partition_numbers(run):  # one after the other here; Airflow runs them as mapped tasks
+        map_partition(p, run, settings, k)
     map_to_omop(p, run, settings)
     validate(p, run, settings)
     load(p, run, settings)

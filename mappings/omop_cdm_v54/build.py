@@ -61,7 +61,7 @@ from .ids import IdCollision, find_duplicate_ids, find_id_collisions
 from .location import areas_to_location
 from .observation_period import enrol_to_observation_period
 from .person import enrol_to_person, known_persons_sql
-from .provenance import check_files, files_sql, lineage_sql
+from .provenance import check_files, files_sql, lineage_sql, used_rows_sql
 from .relations import VISIT_TABLES, Shared
 from .specimen import bb_specimen_to_specimen, specimen_events_sql
 from .visit_detail import ipdte_to_visit_detail
@@ -111,6 +111,8 @@ EXTRA_STAGING_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 VOCABULARY_RELATIONS = ("concept", "concept_relationship", "vocabulary", "source_to_standard")
 CODE_USAGE_TABLE = "code_usage"
+#: (t, source_file, row_number) of the staged rows of ``used_rows_for`` tables that reached a CDM row
+USED_ROWS_TABLE = "lineage_rows"
 SHARED = Shared(
     persons="_cb_persons", routed="_cb_routed", deaths="_cb_deaths", files="_cb_files", visits="_cb_visits_"
 )
@@ -324,6 +326,8 @@ def build_omop(
     keep_intermediates: bool = False,
     tables: Sequence[str] | None = None,
     site: SiteMapping | None = None,
+    used_rows_for: Sequence[str] = (),
+    file_dictionary: str | None = None,
 ) -> BuildResult:
     """Create the CDM tables from staging in ``con`` and return counts, code usage and lineage.
 
@@ -336,6 +340,14 @@ def build_omop(
     lineage then covers only those.  ``keep_intermediates`` keeps the temp
     tables ``_cb_prov_<table>`` (with ``_key`` and ``_prov``) for inspection.
     ``site``: the site's mappings (default :data:`TAIWAN`).
+    ``used_rows_for``: stg tables whose used rows are also written, as table
+    :data:`USED_ROWS_TABLE` (a person partition reports the rows it used of the
+    reference tables every partition reads whole).
+    ``file_dictionary``: a relation holding the file dictionary
+    (:func:`~.provenance.files_sql` of the *whole* staging) to use instead of
+    numbering the files this connection's staging views show: a person partition
+    sees only some rows of each file, and provenance ids (which some business keys
+    contain) must not depend on which.  ``staged_counts`` then count the whole staging.
     """
     site = site or TAIWAN
     if mode not in ("auto", "replace", "insert"):
@@ -350,11 +362,14 @@ def build_omop(
     check_inputs(con, site)
     register_macros(con)
     with _insertion_order(con, False):  # temp intermediates: order-free (each CDM table is written ORDER BY id)
-        return _build(con, meta, mode, keep_intermediates, tables, selected, site)
+        return _build(con, meta, mode, keep_intermediates, tables, selected, site, tuple(used_rows_for),
+                      file_dictionary)
 
 
 def _build(
-    con, meta: SourceMeta, mode: str, keep_intermediates: bool, tables, selected: list[str], site: SiteMapping
+    con, meta: SourceMeta, mode: str, keep_intermediates: bool, tables, selected: list[str], site: SiteMapping,
+    used_rows_for: tuple[str, ...] = (),
+    file_dictionary: str | None = None,
 ) -> BuildResult:
     s = site.shared
     shared_tables: list[str] = []
@@ -362,6 +377,8 @@ def _build(
     inters: list[str] = []
     try:
         for name, sql in site.shared_sql(s):  # in order: later relations read earlier ones
+            if name == s.files and file_dictionary is not None:
+                sql = f"SELECT t, f, fi, n, r_min, r_max FROM {file_dictionary}"
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
             shared_tables.append(name)
             if name == s.files:
@@ -400,6 +417,9 @@ def _build(
             "SELECT NULL::BIGINT AS p WHERE false"
         )
         lineage = dict(con.execute(lineage_sql(prov_union, s.files)).fetchall())
+        if used_rows_for:
+            con.execute(f"CREATE OR REPLACE TABLE {USED_ROWS_TABLE} AS "
+                        f"{used_rows_sql(prov_union, s.files, used_rows_for)}")
         staged = dict(con.execute(f"SELECT t, sum(n) FROM {s.files} GROUP BY t").fetchall())
         staged = {ft.key: int(staged.get(ft.key, 0)) for ft in site.file_types}
         lineage = {ft.key: int(lineage.get(ft.key, 0)) for ft in site.file_types}

@@ -107,3 +107,21 @@ FROM (SELECT DISTINCT p FROM ({prov_union_sql})) u
 JOIN {files_rel} d ON d.fi = (u.p >> {ROW_BITS})
 GROUP BY d.t ORDER BY d.t
 """
+
+
+def used_rows_sql(prov_union_sql: str, files_rel: str, tables: Iterable[str]) -> str:
+    """SELECT (t, source_file, row_number): the distinct staged rows of ``tables`` among the ``p`` rows of a union.
+
+    What a person partition reports for the tables every partition reads whole
+    (the drug master, the facility file), so the rows used by any partition can
+    be counted once over all partitions.  ``row_number`` is NULL for a NULL
+    ``_row_number``.
+    """
+    names = ", ".join(_q(t) for t in tables) or "NULL"
+    return f"""
+SELECT d.t, d.f AS source_file,
+       CASE WHEN (u.p & {NULL_ROW}) = {NULL_ROW} THEN NULL ELSE (u.p & {NULL_ROW}) END AS row_number
+FROM (SELECT DISTINCT p FROM ({prov_union_sql})) u
+JOIN {files_rel} d ON d.fi = (u.p >> {ROW_BITS})
+WHERE d.t IN ({names})
+"""

@@ -31,7 +31,11 @@ dag = [v for v in vars(m).values() if isinstance(v, DAG)][0]
 assert dag.dag_id == {dag_id!r}, dag.dag_id
 assert dag.doc_md and {word!r} in dag.doc_md
 assert dag.start_date.tzinfo is not None
-assert set(dag.task_ids) == {{"extract", "stage", "map_to_omop", "validate", "load", "export_fhir", "summarise"}}, dag.task_ids
+assert set(dag.task_ids) == {{"extract", "stage", "plan_partitions", "map_partition", "map_to_omop", "validate", "load",
+                             "export_fhir", "summarise"}}, dag.task_ids
+assert dag.get_task("map_to_omop").upstream_task_ids == {{"map_partition"}}
+assert dag.get_task("map_partition").upstream_task_ids == {{"plan_partitions"}}
+assert dag.get_task("plan_partitions").upstream_task_ids == {{"stage"}}
 assert dag.get_task("summarise").upstream_task_ids == {{"export_fhir"}}
 assert dag.get_task("export_fhir").upstream_task_ids == {{"load"}}
 assert dag.get_task("load").upstream_task_ids == {{"validate"}}, "the quality gate must come before load"

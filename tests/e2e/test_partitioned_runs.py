@@ -1,0 +1,138 @@
+"""Person-partitioned runs (issue 9): the DAG's mapped map tasks give the same OMOP tables as one build,
+a retried or twice-delivered partition task replaces only its own partition, and a missing partition
+stops the merge with its number."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from e2e_cli import REPO, run_site
+
+from connectors.warehouse.checksums import table_checksums
+
+SECRET = "e2e-secret"  # the one run_site uses, so pseudonyms (and person partitions) agree across runs
+
+
+def _omop_checksums(run_dir: Path) -> dict:
+    sums = table_checksums(run_dir / "omop.duckdb")
+    sums.pop("cdm_source")  # names the run id
+    sums.pop("lineage_rows", None)  # partitioned runs only: the reference rows each partition used
+    return sums
+
+
+def _settings(work: Path, landing: Path, monkeypatch, **extra):
+    from crossbridge.settings import load_settings
+
+    monkeypatch.setenv("CROSSBRIDGE_SITE_SECRET", SECRET)
+    return load_settings({"workdir": work, "landing": str(landing), **extra})
+
+
+@pytest.fixture(scope="module")
+def tw_partitioned(tw_landing, tmp_path_factory) -> dict:
+    return run_site("taiwan", tw_landing, tmp_path_factory.mktemp("work_parts"), "--partitions", "3")
+
+
+def test_dag_with_three_partitions_gives_the_tables_of_one_build(tw_partitioned, tw_run):
+    s = tw_partitioned["summary"]
+    assert s["state"] == "succeeded", tw_partitioned["proc"].stderr[-3000:]
+    assert s["reconciled"] is True
+    assert s["rows_out"] == tw_run["summary"]["rows_out"]
+    assert s["rows_quarantined"] == tw_run["summary"]["rows_quarantined"]
+    assert s["coverage"] == tw_run["summary"]["coverage"]
+    assert _omop_checksums(tw_partitioned["dir"]) == _omop_checksums(tw_run["dir"])
+    wh = tw_partitioned["work"] / "warehouse" / "taiwan.duckdb"
+    loaded = table_checksums(wh)
+    assert {t: loaded[t] for t in s["rows_out"] if t != "cdm_source"} == {
+        t: v for t, v in _omop_checksums(tw_run["dir"]).items() if t in s["rows_out"]}
+
+
+def test_partition_reports_add_up(tw_partitioned):
+    run_dir = tw_partitioned["dir"]
+    stage = json.loads((run_dir / "stages" / "stage.json").read_text())
+    assert stage["partitions"] == 3
+    consolidated = {t: r["rows_out"] for t, r in stage["consolidate"]["tables"].items()}
+    for table, entry in stage["partition"]["tables"].items():
+        assert entry["rows"] == consolidated.get(table, 0), table
+        if entry["placement"] != "replicated":
+            assert sum(entry["rows_per_partition"]) == entry["rows"], table
+    assert stage["partition"]["tables"]["opdto"]["placement"] == "parent"  # orders follow their claim
+    assert set(stage["partition"]["tables"]) >= {"drug", "hosb"}
+    assert {t for t, e in stage["partition"]["tables"].items() if e["placement"] == "replicated"} == {"drug", "hosb"}
+    mapped = json.loads((run_dir / "stages" / "map.json").read_text())
+    assert mapped["partitions"]["n"] == 3
+    for table, per in mapped["partitions"]["rows_out"].items():
+        if table in mapped["partitions"]["shared_tables"]:
+            assert max(per) <= mapped["rows_out"][table]
+        else:
+            assert sum(per) == mapped["rows_out"][table], table
+            assert all(n > 0 for n in per) or mapped["rows_out"][table] < 3, table
+    assert sorted(p.name for p in (run_dir / "partitions").iterdir()) == ["p0000", "p0001", "p0002"]
+
+
+def _copy_run(src: dict, dest: Path) -> tuple[Path, Path]:
+    """A copy of a finished partitioned run's workdir (runs folder, vocabulary cache, secrets)."""
+    shutil.copytree(src["work"], dest, ignore=shutil.ignore_patterns("airflow"))
+    return dest, dest / "runs" / src["dir"].name
+
+
+def test_a_retried_partition_replaces_only_its_own_output(tw_partitioned, tw_landing, tmp_path, monkeypatch):
+    from crossbridge.ledger import Run
+    from crossbridge.pipeline import site, taiwan
+
+    work, run_dir = _copy_run(tw_partitioned, tmp_path / "w")
+    run = Run(run_dir.parent, run_dir.name)
+    settings = _settings(work, tw_landing, monkeypatch)
+    before = {p.name: (p / "omop.duckdb").stat().st_mtime_ns for p in (run_dir / "partitions").iterdir()}
+    sums = table_checksums(run_dir / "partitions" / "p0001" / "omop.duckdb")
+    site.map_partition(taiwan.PIPELINE, run, settings, 1)  # the retry
+    after = {p.name: (p / "omop.duckdb").stat().st_mtime_ns for p in (run_dir / "partitions").iterdir()}
+    assert after["p0000"] == before["p0000"] and after["p0002"] == before["p0002"]
+    assert after["p0001"] != before["p0001"]
+    assert table_checksums(run_dir / "partitions" / "p0001" / "omop.duckdb") == sums
+    assert not list((run_dir / "partitions" / "p0001").glob("*.tmp*")), "a temporary database was left behind"
+    expected = _omop_checksums(run_dir)
+    taiwan.map_to_omop(run, settings)  # the merge re-run after the retry
+    assert _omop_checksums(run_dir) == expected
+
+
+def test_a_partition_task_delivered_twice_at_once_gives_the_same_tables(tw_partitioned, tw_landing, tmp_path):
+    work, run_dir = _copy_run(tw_partitioned, tmp_path / "w")
+    expected = table_checksums(run_dir / "partitions" / "p0002" / "omop.duckdb")
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from crossbridge.ledger import Run; from crossbridge.settings import load_settings\n"
+        "from crossbridge.pipeline import site, taiwan\n"
+        f"run = Run(Path({str(run_dir.parent)!r}), {run_dir.name!r})\n"
+        f"s = load_settings({{'workdir': Path({str(work)!r}), 'landing': {str(tw_landing)!r}}})\n"
+        "site.map_partition(taiwan.PIPELINE, run, s, 2)\n"
+    )
+    env = {"CROSSBRIDGE_SITE_SECRET": SECRET, "PATH": "/usr/bin:/bin"}
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    errors = [p.communicate(timeout=600)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    assert table_checksums(run_dir / "partitions" / "p0002" / "omop.duckdb") == expected
+    assert not list((run_dir / "partitions" / "p0002").glob("*.tmp*"))
+
+
+def test_the_merge_names_a_partition_that_did_not_finish(tw_partitioned, tw_landing, tmp_path, monkeypatch):
+    from crossbridge.ledger import Run
+    from crossbridge.pipeline import taiwan
+    from crossbridge.pipeline.partitions import PartitionError
+
+    work, run_dir = _copy_run(tw_partitioned, tmp_path / "w")
+    (run_dir / "partitions" / "p0002" / "map.json").unlink()
+    with pytest.raises(PartitionError, match="partition 2 of 3 has no map report"):
+        taiwan.map_to_omop(Run(run_dir.parent, run_dir.name), _settings(work, tw_landing, monkeypatch))
+
+
+def test_finland_partitioned_without_airflow_matches_one_build(fi_run, fi_landing, tmp_path):
+    parts = run_site("finland", fi_landing, tmp_path / "w", "--partitions", "2", "--no-airflow")
+    assert parts["summary"]["state"] == "succeeded", parts["proc"].stderr[-3000:]
+    assert parts["summary"]["reconciled"] is True
+    assert _omop_checksums(parts["dir"]) == _omop_checksums(fi_run["dir"])
