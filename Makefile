@@ -6,7 +6,7 @@ WORK  ?= work
 PERSONS ?= 2000
 
 .DEFAULT_GOAL := help
-.PHONY: help env demo test test-fast bench bench-fhir bench-terminology bench-large clean
+.PHONY: help env demo test test-fast bench bench-fhir bench-terminology bench-large image clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +42,11 @@ bench-terminology: .venv/.synced ## load a full-size Athena vocabulary (5M conce
 
 bench-large: .venv/.synced ## the same at ~50M source rows (long)
 	$(PY) -m bench.run_bench --sizes 50M --out bench/out
+
+image: .venv/.synced ## build the Airflow image (official Airflow + locked deps + project + DAGs) that infra/compose and infra/helm use (needs a Docker engine)
+	@if command -v uv >/dev/null 2>&1; then UV=uv; else UV="$(PYTHON) -m uv"; fi; \
+	 $$UV export --frozen --no-hashes --no-dev --no-emit-project --format requirements.txt -o infra/compose/requirements.txt
+	docker build -f infra/compose/Dockerfile -t crossbridge-airflow:3.3.2 .
 
 clean: ## remove work directories and caches (keeps .venv)
 	rm -rf $(WORK) bench/out .pytest_cache .hypothesis
