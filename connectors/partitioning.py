@@ -134,7 +134,7 @@ def partition_staging(tables_dir: Path, out_dir: Path, file_types: Iterable, tab
         con.execute(f"SET memory_limit = {_lit(memory_limit)}")
         con.execute(f"SET threads = {int(threads)}")
         con.execute("SET preserve_insertion_order = false")
-        keys: dict[str, str] = {}  # table -> temp table of (link key..., _part) for its children
+        keys: dict[tuple[str, tuple[str, ...]], str] = {}  # (table, key columns) -> temp table (key..., _part)
         for tp in plan:
             folder = tables_dir / tp.table
             files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
@@ -153,21 +153,21 @@ def partition_staging(tables_dir: Path, out_dir: Path, file_types: Iterable, tab
                 part = partition_of_sql(PERSON_KEY, n)
                 query = f"SELECT *, {part} AS {PARTITION_COLUMN} FROM {src}"
             else:
-                parent_keys = keys.get(tp.parent)
+                parent_keys = keys.get((tp.parent, tp.parent_columns))
                 if parent_keys is None:  # the parent table has no rows: every child goes to partition 0
                     query = f"SELECT *, 0 AS {PARTITION_COLUMN} FROM {src}"
                 else:
                     on = " AND ".join(f"c.{_q(a)} = k.{_q(b)}" for a, b in zip(tp.columns, tp.parent_columns))
                     query = (f"SELECT c.*, coalesce(k.{PARTITION_COLUMN}, 0) AS {PARTITION_COLUMN} "
                              f"FROM {src} c LEFT JOIN {parent_keys} k ON {on}")
-            if any(tp.table == other.parent for other in plan):  # keep this table's key -> partition for children
-                child_cols = sorted({c for other in plan if other.parent == tp.table for c in other.parent_columns})
-                name = f"_keys_{tp.table}"
+            # this table's key -> partition, once per set of columns its children link by
+            for child_cols in sorted({other.parent_columns for other in plan if other.parent == tp.table}):
+                name = f"_keys_{len(keys)}"
                 cols = ", ".join(_q(c) for c in child_cols)
                 con.execute(f"CREATE TEMP TABLE {name} AS SELECT {cols}, min({PARTITION_COLUMN}) AS {PARTITION_COLUMN} "
                             f"FROM ({query}) WHERE {' AND '.join(f'{_q(c)} IS NOT NULL' for c in child_cols)} "
-                            f"GROUP BY ALL")
-                keys[tp.table] = name
+                            f"GROUP BY {cols}")
+                keys[(tp.table, child_cols)] = name
             target = out_dir / tp.table
             con.execute(f"COPY ({query}) TO {_lit(str(target))} "
                         f"(FORMAT parquet, PARTITION_BY ({PARTITION_COLUMN}), COMPRESSION zstd)")

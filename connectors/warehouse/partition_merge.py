@@ -97,7 +97,10 @@ def merge_partitions(con: duckdb.DuckDBPyConnection, parts: Sequence[Path], tabl
                     raise PartitionMergeError(f"{table}.{key}: {what}: {dup}")
             report.rows[table] = int(con.execute(f"SELECT count(*) FROM {_q(table)}").fetchall()[0][0])
 
-        if all(CODE_USAGE in have for have in present):
+        lacking = [str(p) for p, have in zip(parts, present) if CODE_USAGE not in have]
+        if lacking and len(lacking) < len(parts):
+            raise PartitionMergeError(f"table {CODE_USAGE} is missing from partition database(s) {lacking}")
+        if not lacking:
             cols = [r[0] for r in con.execute(f"DESCRIBE {aliases[0]}.main.{CODE_USAGE}").fetchall()]
             keys = ", ".join(_q(c) for c in cols if c != COUNT_COLUMN)
             union = " UNION ALL ".join(f"SELECT * FROM {a}.main.{CODE_USAGE}" for a in aliases)
