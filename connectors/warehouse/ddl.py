@@ -131,6 +131,11 @@ def _name(prefix: str, table: str, column: str) -> str:
     return f"{name[: _MAX_IDENT - 9]}_{digest}"
 
 
+def index_name(table: str, column: str) -> str:
+    """The name :func:`indexes` gives the index of ``table.column``."""
+    return _name("idx", table, column)
+
+
 def constraints(dialect: str, tables: Iterable[str] | None = None, schema: str | None = None) -> list[str]:
     """Foreign-key constraints of the CDM tables (PostgreSQL only), idempotent.
 
@@ -173,7 +178,7 @@ def indexes(dialect: str, tables: Iterable[str] | None = None, schema: str | Non
         for col in INDEXED_COLUMNS.get(t.name, ()):
             t.field(col)  # KeyError if the declaration and this list disagree
             out.append(
-                f"CREATE INDEX IF NOT EXISTS {quote(_name('idx', t.name, col))} "
+                f"CREATE INDEX IF NOT EXISTS {quote(index_name(t.name, col))} "
                 f"ON {qualified(t.name, schema)} ({quote(col)})"
             )
     return out

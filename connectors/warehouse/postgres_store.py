@@ -2,7 +2,10 @@
 
 Bulk loads use ``COPY ... FROM STDIN (FORMAT CSV)``: each Arrow record batch is
 encoded to CSV by pyarrow (vectorised, in C++) and written to the copy stream,
-so memory is bounded by one batch and no row becomes Python objects.  Bulk
+so memory is bounded by one batch and no row becomes Python objects.  A table's
+secondary indexes are dropped before its COPY and built once after the load
+(:meth:`PostgresWarehouse.create_indexes`); foreign keys are applied after the
+load too (``ddl.constraints``), since a referenced table cannot be truncated.  Bulk
 reads use ``COPY (SELECT ...) TO STDOUT (FORMAT CSV)`` parsed by pyarrow.
 """
 
@@ -19,7 +22,7 @@ import pyarrow.csv as pacsv
 
 from terminology.omop_cdm import CDM
 
-from .ddl import create_table, ddl, qualified, quote
+from .ddl import INDEXED_COLUMNS, create_table, ddl, index_name, indexes, qualified, quote
 from .sources import DEFAULT_BATCH_ROWS, TableData, WarehouseLoadError, cdm_batches, target_schema
 from .url import check_identifier, redact
 
@@ -126,6 +129,8 @@ class PostgresWarehouse:
         try:
             with self._conn.transaction(), self._conn.cursor() as cur:
                 cur.execute(create_table(name, "postgresql", self.schema))
+                for col in INDEXED_COLUMNS.get(name, ()):  # secondary indexes come back in create_indexes()
+                    cur.execute(f"DROP INDEX IF EXISTS {quote(self.schema)}.{quote(index_name(name, col))}")
                 cur.execute(f"TRUNCATE {target}")
                 with cur.copy(f"COPY {target} ({cols}) FROM STDIN (FORMAT CSV)") as copy:
                     for batch in reader:
@@ -142,6 +147,18 @@ class PostgresWarehouse:
         except psycopg.Error as exc:
             raise WarehouseLoadError(f"{name}: load into PostgreSQL failed: {exc}") from exc
         return loaded
+
+    def create_indexes(self, tables: Iterable[str]) -> list[str]:
+        """After a bulk load: the secondary indexes of ``tables`` (person and concept columns; dropped by
+        :meth:`replace_table` so that COPY does not maintain them row by row), then ANALYZE.
+        Returns the index names.  Primary keys stay during the load: they refuse a duplicate id."""
+        tables = [t for t in tables if t in CDM.tables]
+        stmts = indexes("postgresql", tables, self.schema)
+        for stmt in stmts:
+            self._conn.execute(stmt)
+        for t in tables:
+            self._conn.execute(f"ANALYZE {self._q(t)}")
+        return [index_name(t, c) for t in tables for c in INDEXED_COLUMNS.get(t, ())]
 
     # -- read ---------------------------------------------------------------------
     def row_counts(self, tables: Iterable[str] | None = None) -> dict[str, int]:

@@ -268,12 +268,14 @@ def load_warehouse(run: Run, url: str, vocab_path: Path) -> dict[str, Any]:
         vocab_loaded = new_versions != old_versions
         if vocab_loaded:
             copy(wh, vocab_path, vocab_tables)
+        index = getattr(wh, "create_indexes", None)  # PostgreSQL: secondary indexes once, after the COPYs
+        indexed = index(sorted(built) + (vocab_tables if vocab_loaded else [])) if index is not None else []
         counts = wh.row_counts()
     loaded = {t: counts.get(t, 0) for t in built}
     mismatched = {t: (built[t], loaded.get(t)) for t in built if built[t] != loaded.get(t)}
     if mismatched:
         raise PipelineError(f"warehouse row counts differ from the built tables: {mismatched}")
-    return {"warehouse": url, "rows_loaded": loaded, "vocabulary_loaded": vocab_loaded}
+    return {"warehouse": url, "rows_loaded": loaded, "vocabulary_loaded": vocab_loaded, "indexes": len(indexed)}
 
 
 def summarise(run: Run, settings: Settings, site: str) -> dict[str, Any]:

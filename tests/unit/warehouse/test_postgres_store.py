@@ -138,3 +138,27 @@ def test_constraints_and_indexes_apply_after_load(loaded, postgres_url):
         for stmt in constraints("postgresql", tables, pg.schema):
             name = stmt.split('DROP CONSTRAINT IF EXISTS ')[1].split(",")[0]
             pg.execute(stmt.split(" DROP CONSTRAINT")[0] + f" DROP CONSTRAINT {name}")
+
+
+def _index_names(pg: PostgresWarehouse, table: str) -> set[str]:
+    rows = pg.query("SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+                    [pg.schema, table]).column("indexname").to_pylist()
+    return set(rows)
+
+
+def test_secondary_indexes_are_dropped_for_the_copy_and_built_after_the_load(postgres_url):
+    from connectors.warehouse.ddl import index_name
+
+    with open_warehouse(postgres_url) as pg:
+        pg.create_schema(["person", "visit_occurrence"])
+        pg.replace_table("visit_occurrence", VISITS)
+        built = pg.create_indexes(["visit_occurrence", "person"])
+        wanted = {index_name("visit_occurrence", c) for c in ("person_id", "visit_concept_id")}
+        assert wanted <= _index_names(pg, "visit_occurrence") and wanted <= set(built)
+        pg.replace_table("visit_occurrence", VISITS)  # a reload: no row-by-row index upkeep during COPY
+        left = _index_names(pg, "visit_occurrence")
+        assert not (wanted & left), left
+        assert any(n.endswith("_pkey") for n in left), "the primary key stays during the load"
+        pg.create_indexes(["visit_occurrence"])
+        assert wanted <= _index_names(pg, "visit_occurrence")
+        assert pg.row_counts(["visit_occurrence"]) == {"visit_occurrence": len(VISITS)}
