@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a site pipeline (the Airflow DAG, in-process by default)")
     run.add_argument("site", choices=SITES)
-    run.add_argument("--landing", type=Path)
+    run.add_argument("--landing", help="landing directory, or s3://BUCKET/PREFIX (fetched into the run folder)")
     run.add_argument("--workdir", type=Path)
     run.add_argument("--warehouse", help="duckdb:PATH or postgresql://user@host:port/db[?schema=S]")
     run.add_argument("--vocabulary", type=Path, help="an Athena download (default: demo vocabulary)")
@@ -207,11 +207,12 @@ def _run_site(site: str, settings_overrides: dict[str, Any], no_airflow: bool) -
 
         module = importlib.import_module(f"crossbridge.pipeline.{PIPELINE_MODULES[site]}")
         return module.run_all(settings, progress=_progress())
+    from connectors.landing import is_remote
     from crossbridge.airflow_runner import run_dag
 
     run_id = new_run_id(site)
     conf = {
-        "landing": str(Path(settings.landing).resolve()),
+        "landing": settings.landing if is_remote(settings.landing) else str(Path(settings.landing).resolve()),
         "workdir": str(settings.workdir.resolve()),
         "warehouse": settings.warehouse,
         "demo_secret": settings.allow_demo_secret,

@@ -46,15 +46,25 @@ def code_version() -> str:
 
 
 def start_run(settings: Settings, site: str, run_id: str | None = None) -> Run:
+    from connectors.landing import is_remote
+
     if not settings.landing:
         raise SettingsError("no landing location: pass --landing DIR or set CROSSBRIDGE_LANDING")
     landing = Path(settings.landing)
-    if not landing.is_dir():
+    if not is_remote(settings.landing) and not landing.is_dir():
         raise SettingsError(f"landing location {landing} is not a directory")
     settings.require_secret()  # fail before any work if no secret is available
     pub = settings.public_dict()
     pub["code_version"] = code_version()
     return Run.start(settings.runs_dir, site, pub, run_id)
+
+
+def landing_dir(run: Run, settings: Settings) -> Path:
+    """The local folder staging reads: the landing directory, or the run's copy of a remote landing zone
+    (``runs/<id>/landing``, fetched by the extract stage)."""
+    from connectors.landing import is_remote
+
+    return run.path("landing") if is_remote(settings.landing) else Path(settings.landing)
 
 
 def inventory(landing: Path, identify: Callable[[str], Any]) -> dict[str, Any]:

@@ -57,9 +57,17 @@ def start_run(p: SitePipeline, settings: Settings, run_id: str | None = None) ->
 
 
 def extract(p: SitePipeline, run: Run, settings: Settings) -> dict[str, Any]:
-    """Inventory the landing zone: which files, of which type, how large."""
+    """Inventory the landing zone: which files, of which type, how large (a remote landing zone,
+    ``s3://...``, is first copied into the run folder, see :mod:`connectors.landing`)."""
+    from connectors.landing import fetch_landing, is_remote
+
     with run.stage("extract") as report:
-        report.update(common.inventory(Path(settings.landing), p.layout.identify))
+        if is_remote(settings.landing):
+            report["fetch"] = fetch_landing(settings.landing, common.landing_dir(run, settings),
+                                            endpoint_url=settings.s3_endpoint_url or None)
+        report.update(common.inventory(common.landing_dir(run, settings), p.layout.identify))
+        if is_remote(settings.landing):
+            report["landing"] = settings.landing
     return run.stage_report("extract")
 
 
@@ -68,7 +76,7 @@ def stage(p: SitePipeline, run: Run, settings: Settings, progress: Callable | No
     staging = run.path("staging")
     with run.stage("stage") as report:
         read = resolve_ref(p.stage_function)(
-            Path(settings.landing),
+            common.landing_dir(run, settings),
             staging,
             settings.require_secret(),
             settings.encoding if p.encoding_setting else None,
