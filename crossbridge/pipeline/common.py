@@ -266,7 +266,11 @@ def load_warehouse(run: Run, url: str, vocab_path: Path) -> dict[str, Any]:
             return
         with duckdb.connect(str(db), read_only=True) as con:
             for table in tables:
-                wh.replace_table(table, con.sql(f'SELECT * FROM "{table}"').to_arrow_reader(100_000))
+                reader = con.sql(f'SELECT * FROM "{table}"').to_arrow_reader(100_000)
+                try:
+                    wh.replace_table(table, reader)
+                finally:  # a reader left open (e.g. held by a traceback) keeps the database file in use
+                    reader.close()
 
     with open_warehouse(url) as wh:
         wh.create_schema()
