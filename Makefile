@@ -28,8 +28,9 @@ test: .venv/.synced ## run the whole test suite (services tests skip unless Post
 test-fast: .venv/.synced ## unit tests only (no end-to-end DAG runs)
 	$(PY) -m pytest -q -m "not slow"
 
-bench: .venv/.synced ## per site: throughput and memory at ~1M and ~10M source rows vs the I/O floor; FHIR export vs pydantic; HL7 v2 parsing vs the hl7 package; then bench-terminology
+bench: .venv/.synced ## per site: throughput and memory at ~1M and ~10M source rows vs the I/O floor; Taiwan with 1, 2, 4 person partitions (task time, memory per task, cost exponent); FHIR export vs pydantic; HL7 v2 parsing vs the hl7 package; then bench-terminology
 	$(PY) -m bench.run_bench --sizes 1M,10M --out bench/out
+	$(PY) -m bench.partition_bench --sizes 1M,10M --partitions 1,2,4 --out bench/out
 	$(PY) -m bench.fhir_bench --out bench/out
 	$(PY) -m bench.hl7v2_bench --messages 5000 --out bench/out
 	$(PY) -m bench.terminology_bench --out bench/out
@@ -42,6 +43,7 @@ bench-terminology: .venv/.synced ## load a full-size Athena vocabulary (5M conce
 
 bench-large: .venv/.synced ## the same at ~50M source rows (long)
 	$(PY) -m bench.run_bench --sizes 50M --out bench/out
+	$(PY) -m bench.partition_bench --sizes 1M,10M,50M --partitions 1,2,4 --out bench/out
 
 image: .venv/.synced ## build the Airflow image (official Airflow + locked deps + project + DAGs) that infra/compose and infra/helm use (needs a Docker engine)
 	@if command -v uv >/dev/null 2>&1; then UV=uv; else UV="$(PYTHON) -m uv"; fi; \

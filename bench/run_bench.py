@@ -104,24 +104,30 @@ def main(argv=None) -> int:
     return 0
 
 
+def ensure_landing(site: str, size: str, out: Path) -> tuple[Path, int, float, int]:
+    """The benchmark extract of a site and size under ``out`` (generated once): (landing, persons,
+    generation seconds, generation peak RSS bytes; NaN and 0 when it already existed)."""
+    cfg = SITES[site]
+    landing = out / site / size / "landing"
+    persons = max(100, SIZES[size] // cfg["rows_per_person"])
+    done = landing / "_ground_truth" / "bench-generated"
+    if done.exists():
+        return landing, persons, float("nan"), 0
+    print(f"[{site} {size}] generating {persons:,} persons …", flush=True)
+    subprocess.run(["rm", "-rf", str(landing)], check=True)
+    gen_s, gen_peak, _ = measured([*WRAP, sys.executable, "-m", "crossbridge.cli", "synth", site,
+                                   "--persons", str(persons), "--years", "2014-2017", "--seed", "42",
+                                   "--out", str(landing), *cfg["synth"]])
+    done.write_text("ok\n")
+    return landing, persons, gen_s, gen_peak
+
+
 def bench_one(site: str, size: str, args) -> dict:
     """Generate (once), then measure the floor and the pipeline for one site and size."""
     cfg = SITES[site]
     if True:
-        target = SIZES[size]
         base = args.out / site / size
-        landing = base / "landing"
-        persons = max(100, target // cfg["rows_per_person"])
-        done = landing / "_ground_truth" / "bench-generated"
-        if not done.exists():
-            print(f"[{site} {size}] generating {persons:,} persons …", flush=True)
-            subprocess.run(["rm", "-rf", str(landing)], check=True)
-            gen_s, gen_peak, _ = measured([*WRAP, sys.executable, "-m", "crossbridge.cli", "synth", site,
-                                           "--persons", str(persons), "--years", "2014-2017", "--seed", "42",
-                                           "--out", str(landing), *cfg["synth"]])
-            done.write_text("ok\n")
-        else:
-            gen_s, gen_peak = float("nan"), 0
+        landing, persons, gen_s, gen_peak = ensure_landing(site, size, args.out)
         rows_in = None
         raw_bytes = sum(p.stat().st_size for p in landing.glob("*.csv"))
         floors, pipes, peaks, floor_peaks, stage_s = [], [], [], [], []
