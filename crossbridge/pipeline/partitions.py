@@ -59,7 +59,10 @@ def split_staging(p, run: Run, settings: Settings, n: int) -> dict[str, Any]:
     from connectors.partitioning import partition_staging
     from crossbridge.pipeline.site import resolve_ref
 
+    import shutil
+
     t0 = time.perf_counter()
+    shutil.rmtree(run.path(PARTITIONS_DIR), ignore_errors=True)  # builds of an earlier staging are void
     out = run.path("staging", STAGING_PARTITIONS)
     rep = partition_staging(run.path("staging", "tables"), out, p.layout.FILE_TYPES,
                             resolve_ref(p.table_columns_function), n,
@@ -113,7 +116,7 @@ def map_partition(p, run: Run, settings: Settings, k: int) -> dict[str, Any]:
         common.register_staging_views(
             con, run.path("staging", "tables"), p.layout.FILE_TYPES, resolve_ref(p.table_columns_function),
             partition=(run.path("staging", STAGING_PARTITIONS), k, replicated))
-        tables = [t for t in site.table_mappings]
+        tables = list(site.table_mappings)
         dictionary = str(run.path("staging", STAGING_PARTITIONS, FILE_DICTIONARY)).replace("'", "''")
         result = build_omop(con, common.cdm_source_meta(run, settings, p.site, vocab), site=site, tables=tables,
                             used_rows_for=replicated, file_dictionary=f"read_parquet('{dictionary}')")
@@ -145,7 +148,11 @@ def merge(p, run: Run, settings: Settings, con, vocab: dict[str, Any]) -> dict[s
         path = partition_dir(run, k) / "map.json"
         if not path.exists():
             raise PartitionError(f"partition {k} of {n} has no map report ({path}): its task did not finish")
-        reports.append(json.loads(path.read_text(encoding="utf-8")))
+        report = json.loads(path.read_text(encoding="utf-8"))
+        if report.get("partitions") != n:
+            raise PartitionError(f"partition {k}'s build is of a staging split into {report.get('partitions')} "
+                                 f"partitions, the run's is split into {n}: re-run its map task")
+        reports.append(report)
     tables = sorted({t for r in reports for t in r["rows_out"]})
     person_tables = {t for t in tables if t == "person" or "person_id" in {f.name for f in CDM.table(t).fields}}
     order_by = {t: CDM.table(t).primary_key[0] for t in tables if CDM.table(t).primary_key}

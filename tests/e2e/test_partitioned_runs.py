@@ -136,3 +136,15 @@ def test_finland_partitioned_without_airflow_matches_one_build(fi_run, fi_landin
     assert parts["summary"]["state"] == "succeeded", parts["proc"].stderr[-3000:]
     assert parts["summary"]["reconciled"] is True
     assert _omop_checksums(parts["dir"]) == _omop_checksums(fi_run["dir"])
+
+
+def test_the_merge_refuses_a_partition_built_from_another_split(tw_partitioned, tw_landing, tmp_path, monkeypatch):
+    from crossbridge.ledger import Run
+    from crossbridge.pipeline import taiwan
+    from crossbridge.pipeline.partitions import PartitionError
+
+    work, run_dir = _copy_run(tw_partitioned, tmp_path / "w")
+    report = run_dir / "partitions" / "p0001" / "map.json"
+    report.write_text(report.read_text().replace('"partitions": 3', '"partitions": 4'))
+    with pytest.raises(PartitionError, match="partition 1's build is of a staging split into 4"):
+        taiwan.map_to_omop(Run(run_dir.parent, run_dir.name), _settings(work, tw_landing, monkeypatch))
