@@ -14,6 +14,7 @@ is the quality gate (no retries: a fatal failure stops the run before ``load``);
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 
 import pendulum
@@ -25,6 +26,10 @@ COMMON_PARAMS = {
     "warehouse": ("", "duckdb:PATH or postgresql://... (default: workdir)"),
     "run_id": ("", "run id to use (default: generated)"),
 }
+
+
+#: seconds between a failed task's tries (a killed worker's partition is retried after this; default 60)
+RETRY_DELAY_SECONDS = int(os.environ.get("CROSSBRIDGE_TASK_RETRY_DELAY_SECONDS", "60"))
 
 
 def omop_asset(site: str) -> Asset:
@@ -70,7 +75,8 @@ def site_dag(dag_id: str, pipeline: str, doc: str, site: str, *, feed: bool = Fa
         return Run(Path(ref["runs_dir"]), ref["run_id"])
 
     @dag(dag_id=dag_id, doc_md=doc, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), schedule=None,
-         catchup=False, max_active_runs=1, default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+         catchup=False, max_active_runs=1,
+         default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=RETRY_DELAY_SECONDS)},
          params=_params(feed), tags=["crossbridge", site, "omop", *tags])
     def pipeline_dag():
         @task(retries=0)

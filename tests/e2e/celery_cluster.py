@@ -9,7 +9,8 @@ every process tree, drops the database and flushes the Redis database.
 
 Settings that differ from Airflow's defaults, and why: the task-instance heartbeat timeout is 20 s
 (not 300 s), so a killed worker's task is failed and retried within the test; each worker serves its
-logs on its own port; ``hostname_callable`` reports the worker's name so a test can see which worker
+logs on its own port; a failed task is retried after 5 s, not 60 s
+(``CROSSBRIDGE_TASK_RETRY_DELAY_SECONDS``, read by ``dags/site_pipeline_dag.py``); ``hostname_callable`` reports the worker's name so a test can see which worker
 ran a task (both run on this one machine).
 """
 
@@ -87,6 +88,7 @@ class CeleryCluster:
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT_S),
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "CROSSBRIDGE_TASK_RETRY_DELAY_SECONDS": "5",  # read when the DAG files are parsed
         }
         self.worker_env = worker_env
 

@@ -1,7 +1,8 @@
 """Issue 9: the site DAGs run unchanged on Airflow's CeleryExecutor (PostgreSQL metadata, Redis broker,
 two workers, API server, scheduler and DAG processor started here), with person partitions as mapped
 tasks, and give the same OMOP tables (checksums) as the embedded in-process runs, also when a worker is
-killed in the middle of a partition.
+killed in the middle of a partition (the killed try may leave its temporary database file behind:
+the retry writes under its own name and renames, so the merge never reads it).
 
 Needs PostgreSQL and Redis (``services``); a few minutes (``slow``).
 """
@@ -62,7 +63,7 @@ def test_taiwan_dag_survives_a_worker_killed_in_a_partition(cluster, tw_run, tw_
     work = tmp_path / "work"
     run_id = "20990101T000000Z-taiwan-celery"
     dag_id = "tw_nhird_to_omop"
-    dag_run = cluster.trigger(dag_id, {"landing": str(tw_landing), "workdir": str(work), "partitions": 3,
+    dag_run = cluster.trigger(dag_id, {"landing": str(tw_landing), "workdir": str(work), "partitions": 2,
                                        "run_id": run_id})
     killed: dict = {}
 
@@ -88,7 +89,6 @@ def test_taiwan_dag_survives_a_worker_killed_in_a_partition(cluster, tw_run, tw_
     assert summary["reconciled"] is True and summary["state"] == "succeeded"
     assert _omop(_run_dir(work, run_id)) == _omop(tw_run["dir"])
     parts = _run_dir(work, run_id) / "partitions"
-    assert sorted(p.name for p in parts.iterdir()) == ["p0000", "p0001", "p0002"]
-    assert not list(parts.rglob("*.tmp-*")) or all(p.stat().st_size >= 0 for p in parts.rglob("*.tmp-*"))
+    assert sorted(p.name for p in parts.iterdir()) == ["p0000", "p0001"]
     hosts = getattr(cluster, "hosts_seen", set()) | {t["hostname"] for t in tis}
     assert hosts == {"w1", "w2"}, f"both workers should have run tasks: {hosts}"

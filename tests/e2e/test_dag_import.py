@@ -55,7 +55,7 @@ def test_dag_file_only_wires_library_code(dag_id):
     tree = ast.parse((REPO / "dags" / f"{dag_id}.py").read_text())
     top_imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     modules = {(n.module or "") if isinstance(n, ast.ImportFrom) else n.names[0].name for n in top_imports}
-    assert modules <= {"__future__", "pathlib", "pendulum", "airflow.sdk", "importlib", "site_pipeline_dag"}, modules
+    assert modules <= {"__future__", "os", "pathlib", "pendulum", "airflow.sdk", "importlib", "site_pipeline_dag"}, modules
     for fn in ast.walk(tree):
         if isinstance(fn, ast.FunctionDef) and any(
             isinstance(d, ast.Call) and getattr(d.func, "id", "") == "task" or getattr(d, "id", "") == "task"
