@@ -138,11 +138,9 @@ def merge(p, run: Run, settings: Settings, con, vocab: dict[str, Any]) -> dict[s
     """Merge every partition's tables into ``con`` (the run's work database); the map stage's report."""
     from connectors.warehouse.partition_merge import merge_partitions
     from mappings.omop_cdm_v54.cdm_source import cdm_source
-    from crossbridge.pipeline.site import resolve_ref
     from terminology.omop_cdm import CDM
 
     n = partitions_of(run)
-    site = resolve_ref(p.site_mapping)
     reports = []
     for k in range(n):
         path = partition_dir(run, k) / "map.json"
