@@ -2,7 +2,9 @@
 
 The export is first flattened into DuckDB (:mod:`validators.fhir_flatten`); the checks
 are GX ``UnexpectedRowsExpectation`` queries on those tables, one expectation per check
-and resource type, grouped into one suite per table.  Every check's query returns the
+and resource type, grouped into one suite per table.  What two checks look up for every
+type alike (resources with an expected profile, references resolving to no resource) is
+computed once beforehand, in tables beside them.  Every check's query returns the
 offending elements (resource label, file, line, never an identifier value), so a record
 can name examples and the file/line at fault.
 
@@ -28,7 +30,7 @@ import duckdb
 
 from terminology.fhir_profiles import (
     CORE_PROFILE, IMPLEMENTATION_GUIDES, NATIONAL_ID_SYSTEMS, has_national_profile)
-from validators.fhir_flatten import flatten_export
+from validators.fhir_flatten import MEMORY_LIMIT, flatten_export
 from validators.gx_engine import exception_message
 
 
@@ -72,9 +74,7 @@ CHECKS: tuple[FhirCheck, ...] = (
     FhirCheck("profile_from_ig", "resource", "a meta.profile is from the site's implementation guide "
               "(or the FHIR core profile of a type the guide has no profile for)",
               "b.json_ok AND b.profile_count > 0",
-              "NOT EXISTS (SELECT 1 FROM profile p JOIN expected_ig e ON starts_with(p.profile, e.prefix) "
-              "WHERE p.rid = b.rid) AND NOT EXISTS (SELECT 1 FROM profile p JOIN expected_core c "
-              "ON p.profile = c.profile WHERE p.rid = b.rid AND c.resource_type = b.resource_type)"),
+              "NOT EXISTS (SELECT 1 FROM expected_profile_found f WHERE f.rid = b.rid)"),
     FhirCheck("no_national_id", "resource", "no valid raw national identifier anywhere in the resource",
               "true", "b.national_id_count > 0", columns=", b.national_id_count"),
     FhirCheck("identifier_system_present", "identifier", "every identifier has a system",
@@ -88,7 +88,8 @@ CHECKS: tuple[FhirCheck, ...] = (
               "b.system NOT IN (SELECT system FROM known_system)", columns=", b.path, b.system"),
     FhirCheck("reference_resolves", "reference", "every Type/id reference resolves to a resource in the export",
               "b.kind IN ('relative', 'invalid')",
-              "NOT EXISTS (SELECT 1 FROM resource r WHERE r.resource_type = b.target_type AND r.id = b.target_id)",
+              "EXISTS (SELECT 1 FROM unresolved_reference u WHERE u.rid = b.rid AND u.path = b.path "
+              "AND u.reference = b.reference)",
               columns=", b.path, b.kind, b.target_type"),
     FhirCheck("contained_reference_resolves", "reference", "every #id reference resolves to a contained resource",
               "b.kind = 'contained'",
@@ -193,7 +194,7 @@ def _run(ndjson_dir: Path, site: str | None, validate: str, sample_size: int, se
          keep: bool) -> FhirQualityReport:
     summary = flatten_export(ndjson_dir, db, validate=validate, sample_size=sample_size, seed=seed)
     t0 = time.perf_counter()
-    con = duckdb.connect(str(db))
+    con = duckdb.connect(str(db), config={"memory_limit": MEMORY_LIMIT})  # bounded, spills to <db>.tmp
     try:
         site, site_source = _settle_site(con, site)
         types = [t for (t,) in con.execute("SELECT DISTINCT resource_type FROM resource ORDER BY 1").fetchall()]
@@ -251,7 +252,30 @@ def _settle_site(con: duckdb.DuckDBPyConnection, site: str | None) -> tuple[str 
                          if site == CORE or not has_national_profile(site, t)])
     con.execute("CREATE OR REPLACE TABLE national_system (system VARCHAR)")
     con.executemany("INSERT INTO national_system VALUES (?)", [[s] for s in NATIONAL_ID_SYSTEMS])
+    _lookup_tables(con)
     return site, source
+
+
+def _lookup_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """What two checks look up, computed once for all resource types (the checks themselves run
+    once per type, and twice in GX):
+
+    * ``expected_profile_found`` -- the resources with a meta.profile from ``expected_ig``, or the
+      core profile ``expected_core`` names for their type (a profile row carries its resource's type);
+    * ``unresolved_reference`` -- the ``Type/id`` (or invalid) references no resource of the
+      export has (type and id), by (rid, path, reference).
+    """
+    con.execute(
+        """CREATE OR REPLACE TABLE expected_profile_found AS
+           SELECT DISTINCT p.rid FROM profile p
+           WHERE EXISTS (SELECT 1 FROM expected_ig e WHERE starts_with(p.profile, e.prefix))
+              OR EXISTS (SELECT 1 FROM expected_core c
+                         WHERE c.profile = p.profile AND c.resource_type = p.resource_type)""")
+    con.execute(
+        """CREATE OR REPLACE TABLE unresolved_reference AS
+           SELECT b.rid, b.path, b.reference FROM reference b
+           WHERE b.kind IN ('relative', 'invalid')
+             AND NOT EXISTS (SELECT 1 FROM resource r WHERE r.resource_type = b.target_type AND r.id = b.target_id)""")
 
 
 def _prefix(site: str) -> str:
@@ -306,7 +330,7 @@ def _run_suites(db: Path, declared: dict[str, list[tuple[FhirCheck, str]]],
             continue
         # one session per suite: a failing query leaves GX's persistent DuckDB connection in an
         # aborted transaction, which would turn every later expectation into an error
-        session = open_session(db)
+        session = open_session(db, init_sql=(f"SET memory_limit = '{MEMORY_LIMIT}'",))
         try:
             result = session.validate(suite, table, result_format="COMPLETE")
         finally:
