@@ -9,7 +9,8 @@ applicable, as in the DQD); build one GX suite per table holding an
 suite holds as many expectations as were declared, and run all suites as one
 batch validation each (the results also go to the GX Data Docs when the
 session has a project folder).
-Each check's SQL is one aggregate pushed down to the database.
+Each check's SQL is one aggregate pushed down to the database; checks of a table that share
+their FROM/JOIN/WHERE share one query (one scan), each still its own expectation.
 
 The result records follow the DQD's vocabulary: status ``passed``, ``failed``,
 ``not_applicable`` or ``error``, with ``num_violated_rows``,
@@ -24,7 +25,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from terminology.omop_cdm import CDM
@@ -180,10 +180,14 @@ def validate_omop(
     data_docs: bool = False,
     run_name: str | None = None,
     progress: Callable[[str], None] | None = None,
+    share_queries: bool = True,
 ) -> OmopQualityResult:
     """Run every declared DQD check for ``tables`` (default: all CDM tables but ``exclude_tables``),
-    or exactly the given ``specs``."""
-    from validators.dqd.expectation import register
+    or exactly the given ``specs``.
+
+    With ``share_queries`` (the default), checks of a table whose queries differ only in their
+    aggregates share one query (:func:`validators.dqd.sql.group_sql`); the counts are the same."""
+    from validators.dqd.expectation import forget_groups, register, register_group
 
     expectation_class = register()
     g = gx()
@@ -201,6 +205,7 @@ def validate_omop(
 
     records: dict[str, dict[str, Any]] = {}
     per_table: dict[str, list[CheckSpec]] = {}
+    groups: dict[tuple[str, str], list[tuple[str, sql.CheckParts]]] = {}
     for spec in specs:
         if spec.check_name == "cdmTable" and spec.table not in columns:
             records[spec.check_id] = _record(spec, status="failed", num_violated_rows=1, pct_violated_rows=1.0,
@@ -217,16 +222,33 @@ def validate_omop(
         per_table.setdefault(spec.table, []).append(spec)
 
     suites: dict[str, Any] = {}
+    forget_groups()
     for table, table_specs in per_table.items():
         expectations = []
+        queries: dict[str, tuple[str, int]] = {}  # check_id -> (query, index in its row)
         for spec in table_specs:
             try:
-                query = sql.check_sql(spec, session.dialect, cdm_schema=cdm_schema, vocab_schema=vocab_schema)
+                queries[spec.check_id] = (sql.check_sql(spec, session.dialect, cdm_schema=cdm_schema,
+                                                        vocab_schema=vocab_schema), 0)
+                parts = sql.check_parts(spec, session.dialect, cdm_schema=cdm_schema, vocab_schema=vocab_schema)
             except sql.UnsupportedCheck as exc:
                 records[spec.check_id] = _record(spec, status="error", error=str(exc))
                 continue
+            groups.setdefault((table, parts.body), []).append((spec.check_id, parts))
+        if share_queries:
+            for (t, _body), members in groups.items():
+                if t != table or len(members) < 2:
+                    continue
+                group = sql.group_sql([p for _, p in members])
+                register_group(group, [queries[cid][0] for cid, _ in members])
+                for i, (cid, _) in enumerate(members):
+                    queries[cid] = (group, i)
+        for spec in table_specs:
+            if spec.check_id not in queries:
+                continue
+            query, index = queries[spec.check_id]
             expectations.append(expectation_class(
-                check_id=spec.check_id, check_name=spec.check_name, dqd_query=query,
+                check_id=spec.check_id, check_name=spec.check_name, dqd_query=query, dqd_index=index,
                 threshold=float(spec.threshold), severity_level=catalogue.severity_of(spec),
                 description=catalogue.render_description(spec)[:1000],
                 meta={"check_id": spec.check_id, "kahn_category": catalogue.CHECK_TYPES[spec.check_name].kahn_category},

@@ -15,7 +15,9 @@ from validators.dqd.sql import (
     CHECK_NAMES,
     UnsupportedCheck,
     UnsupportedDialect,
+    check_parts,
     check_sql,
+    group_sql,
     not_applicable_after_run,
     not_applicable_reason,
     row_counts_sql,
@@ -72,6 +74,33 @@ def test_check_counts(con, case):
     assert run(con, case.spec) == (0, case.good_denominator), "passing rows only"
     load(case.bad)
     assert run(con, case.spec) == case.expected, "with violating rows"
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_group_query_gives_each_checks_own_counts(con, case):
+    """A check inside a group query (with the table's cdmTable check when they share the plain table
+    scan, and with itself) gets the counts of its own query."""
+    load = materialise(con.execute, con.executemany, case, "duckdb", CDM_SCHEMA, VOCAB_SCHEMA, "?")
+    load(case.good)
+    load(case.bad)
+    schemas = {"cdm_schema": CDM_SCHEMA, "vocab_schema": VOCAB_SCHEMA}
+    parts = check_parts(case.spec, "duckdb", **schemas)
+    table_check = check_parts(CheckSpec(check_name="cdmTable", table=case.spec.table), "duckdb", **schemas)
+    members = [table_check, parts, parts] if table_check.body == parts.body else [parts, parts]
+    row = con.execute(group_sql(members)).fetchall()
+    assert len(row) == 1 and len(row[0]) == 2 * len(members)
+    own = tuple(row[0][2 * members.index(parts): 2 * members.index(parts) + 2])
+    assert own == run(con, case.spec) == case.expected
+    assert row[0][-2:] == own
+
+
+def test_group_query_refuses_checks_of_different_bodies():
+    a = check_parts(CheckSpec(check_name="cdmTable", table="person"), "duckdb")
+    b = check_parts(CheckSpec(check_name="cdmTable", table="death"), "duckdb")
+    with pytest.raises(ValueError, match="share their body"):
+        group_sql([a, b])
+    with pytest.raises(ValueError, match="at least one"):
+        group_sql([])
 
 
 def test_result_is_one_row_of_two_bigints(con):

@@ -138,12 +138,36 @@ def test_sql_error_is_an_error_record_not_a_crash(small_cdm, monkeypatch):
     def broken(spec, dialect, **kw):
         return "SELECT no_such_column, 1 FROM person" if spec.check_name == "isRequired" else real(spec, dialect, **kw)
 
+    real_parts = sql.check_parts
+
+    def broken_parts(spec, dialect, **kw):  # the group query holding it fails too
+        parts = real_parts(spec, dialect, **kw)
+        return sql.CheckParts("no_such_column", "1", parts.body) if spec.check_name == "isRequired" else parts
+
     monkeypatch.setattr(sql, "check_sql", broken)
+    monkeypatch.setattr(sql, "check_parts", broken_parts)
     result = _run(small_cdm, tables=["person"])
     errors = [c for c in result.checks if c["status"] == "error"]
     assert errors and all(c["check_name"] == "isRequired" for c in errors)
     assert "no_such_column" in errors[0]["error"]
     assert result.outcome == "failed"  # an errored fatal check cannot prove the data good
+    # the other checks of the failed group query still have their counts (each ran on its own)
+    clean = {c["check_id"]: c for c in _run(small_cdm, tables=["person"]).checks}
+    others = [c for c in result.checks if c["check_name"] != "isRequired"]
+    assert any(c["check_name"] == "isPrimaryKey" or c["cdm_field"] for c in others)
+    assert [(c["status"], c["num_violated_rows"]) for c in others] == [
+        (clean[c["check_id"]]["status"], clean[c["check_id"]]["num_violated_rows"]) for c in others]
+
+
+def test_shared_queries_give_the_counts_of_one_query_per_check(small_cdm):
+    """Checks sharing one query per table and body get exactly the records of one query each."""
+    from validators.dqd import expectation
+
+    shared = _run(small_cdm, tables=None)
+    groups = dict(expectation._GROUP_MEMBERS)
+    alone = _run(small_cdm, tables=None, share_queries=False)
+    assert groups and max(len(m) for m in groups.values()) > 10  # checks really were grouped
+    assert shared.checks == alone.checks
 
 
 def test_a_suite_that_lost_expectations_is_an_error(small_cdm, monkeypatch):
