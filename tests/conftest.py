@@ -14,6 +14,28 @@ from collections.abc import Iterator
 import pytest
 
 POSTGRES_BASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+# Test files that take minutes, longest first (CI, 2026-11-22). `make test` runs with
+# `--dist loadfile`, where xdist hands out files in collection order: starting with the longest
+# keeps one worker from running a long file alone at the end while the other idles.
+LONGEST_FIRST = (
+    "tests/e2e/test_partitioned_runs.py",
+    "tests/e2e/test_celery_executor.py",
+    "tests/e2e/test_taiwan_end_to_end.py",
+    "tests/e2e/test_feed_ingest.py",
+    "tests/e2e/test_finland_end_to_end.py",
+    "tests/e2e/test_quality_gate.py",
+    "tests/e2e/test_study_e2e.py",
+    "tests/e2e/test_release_e2e.py",
+    "tests/e2e/test_demo.py",
+    "tests/unit/connectors/test_remote_landing.py",
+    "tests/e2e/test_pg_load_fault.py",
+)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: the rest keep their order
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
 
