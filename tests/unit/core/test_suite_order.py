@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
-from conftest import LONGEST_FIRST
-
 ROOT = Path(__file__).parents[3]
+
+
+def _root_conftest():
+    """tests/conftest.py itself (``import conftest`` may give another folder's conftest)."""
+    spec = importlib.util.spec_from_file_location("crossbridge_root_conftest", ROOT / "tests" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+LONGEST_FIRST = _root_conftest().LONGEST_FIRST
 
 
 def test_longest_first_names_existing_test_files():
