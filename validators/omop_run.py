@@ -181,12 +181,19 @@ def validate_omop(
     run_name: str | None = None,
     progress: Callable[[str], None] | None = None,
     share_queries: bool = True,
+    counted: Mapping[str, tuple[int, int]] | None = None,
+    counted_errors: Mapping[str, str] | None = None,
 ) -> OmopQualityResult:
     """Run every declared DQD check for ``tables`` (default: all CDM tables but ``exclude_tables``),
     or exactly the given ``specs``.
 
     With ``share_queries`` (the default), checks of a table whose queries differ only in their
-    aggregates share one query (:func:`validators.dqd.sql.group_sql`); the counts are the same."""
+    aggregates share one query (:func:`validators.dqd.sql.group_sql`); the counts are the same.
+
+    ``counted`` gives the (violated, denominator) counts of checks already counted elsewhere (the
+    person partitions of the run, :mod:`validators.partition_checks`), ``counted_errors`` the
+    checks that failed to run there: they are judged from those (same threshold rule) and not run
+    again.  A check the structure makes not applicable stays so whatever ``counted`` says."""
     from validators.dqd.expectation import forget_groups, register, register_group
 
     expectation_class = register()
@@ -218,6 +225,13 @@ def validate_omop(
         reason = sql.not_applicable_reason(spec, columns, counts)
         if reason is not None:
             records[spec.check_id] = _record(spec, status="not_applicable", not_applicable_reason=reason)
+            continue
+        if counted_errors and spec.check_id in counted_errors:
+            records[spec.check_id] = _record(spec, status="error", error=_first_line(counted_errors[spec.check_id]))
+            continue
+        if counted and spec.check_id in counted:
+            violated, denominator = counted[spec.check_id]
+            records[spec.check_id] = _judged(spec, int(violated), int(denominator))
             continue
         per_table.setdefault(spec.table, []).append(spec)
 
@@ -295,16 +309,21 @@ def _collect(suite_result, specs: Mapping[str, CheckSpec], records: dict[str, di
             records[check_id] = _record(spec, status="error", error=_first_line(message or "no result"))
             continue
         details = r.result["details"]
-        denominator = int(details["num_denominator_rows"])
-        violated = int(details["num_violated_rows"])
-        if denominator == 0:
-            reason = sql.not_applicable_after_run(spec, 0) or "no rows to check"
-            records[check_id] = _record(spec, status="not_applicable", num_violated_rows=0,
-                                        num_denominator_rows=0, not_applicable_reason=reason)
-            continue
-        records[check_id] = _record(
-            spec, status="passed" if r.success else "failed", num_violated_rows=violated,
-            pct_violated_rows=round(violated / denominator, 6), num_denominator_rows=denominator)
+        records[check_id] = _judged(spec, int(details["num_violated_rows"]), int(details["num_denominator_rows"]),
+                                    success=r.success)
+
+
+def _judged(spec: CheckSpec, violated: int, denominator: int, success: bool | None = None) -> dict[str, Any]:
+    """A check's record from its counts: not applicable without rows, else passed when the share of
+    violated rows, in percent, is at most the threshold (``success``: GX's verdict, the same rule)."""
+    if denominator == 0:
+        reason = sql.not_applicable_after_run(spec, 0) or "no rows to check"
+        return _record(spec, status="not_applicable", num_violated_rows=0, num_denominator_rows=0,
+                       not_applicable_reason=reason)
+    if success is None:
+        success = violated / denominator * 100.0 <= float(spec.threshold)
+    return _record(spec, status="passed" if success else "failed", num_violated_rows=violated,
+                   pct_violated_rows=round(violated / denominator, 6), num_denominator_rows=denominator)
 
 
 def _not_applicable_after_run(specs: list[CheckSpec], records: dict[str, dict[str, Any]]) -> None:

@@ -94,8 +94,10 @@ def _replicated(run: Run) -> list[str]:
 
 def map_partition(p, run: Run, settings: Settings, k: int) -> dict[str, Any]:
     """Build partition ``k``'s OMOP tables (all but cdm_source); replaces an earlier attempt's output."""
-    from mappings.omop_cdm_v54.build import build_omop
     from crossbridge.pipeline.site import resolve_ref
+    from mappings.omop_cdm_v54.build import build_omop
+    from validators.dqd.catalogue import declared_checks
+    from validators.partition_checks import CHECKS_FILE, partition_check_counts, write_partition_checks
 
     n = partitions_of(run)
     if n == 1:
@@ -120,6 +122,10 @@ def map_partition(p, run: Run, settings: Settings, k: int) -> dict[str, Any]:
         dictionary = str(run.path("staging", STAGING_PARTITIONS, FILE_DICTIONARY)).replace("'", "''")
         result = build_omop(con, common.cdm_source_meta(run, settings, p.site, vocab), site=site, tables=tables,
                             used_rows_for=replicated, file_dictionary=f"read_parquet('{dictionary}')")
+        t_checks = time.perf_counter()
+        # the quality checks whose counts add up over partitions, counted here, in parallel
+        checks = partition_check_counts(con, declared_checks(sorted(result.to_dict()["rows_out"])))
+        checks_seconds = round(time.perf_counter() - t_checks, 3)
         con.execute("CHECKPOINT")
     except BaseException:
         con.close()
@@ -128,8 +134,11 @@ def map_partition(p, run: Run, settings: Settings, k: int) -> dict[str, Any]:
         raise
     con.close()
     os.replace(tmp, target)
+    write_partition_checks(out / CHECKS_FILE, checks, partition=k, partitions=n)
     report = {"partition": k, "partitions": n, "started": started, "seconds": round(time.perf_counter() - t0, 3),
-              "database": str(target), "host": socket.gethostname(), **result.to_dict()}
+              "database": str(target), "host": socket.gethostname(), **result.to_dict(),
+              "checks": {"counted": len(checks["counts"]), "errors": len(checks["errors"]),
+                         "seconds": checks_seconds}}
     write_json_atomic(out / "map.json", report)
     return report
 

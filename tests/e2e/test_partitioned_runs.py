@@ -74,6 +74,58 @@ def test_partition_reports_add_up(tw_partitioned):
     assert sorted(p.name for p in (run_dir / "partitions").iterdir()) == ["p0000", "p0001", "p0002"]
 
 
+def _quality_records(run_dir: Path) -> list[tuple]:
+    doc = json.loads((run_dir / "quality" / "quality.json").read_text())
+    return [(c["check_id"], c["status"], c["num_violated_rows"], c["num_denominator_rows"], c["not_applicable_reason"])
+            for c in doc["checks"]]
+
+
+def test_checks_counted_in_partitions_give_the_records_of_one_build(tw_partitioned, tw_run):
+    """The quality checks the partition tasks counted, added up, judge the run exactly as one build's
+    validation does; the validate stage ran only the others."""
+    validated = json.loads((tw_partitioned["dir"] / "stages" / "validate.json").read_text())
+    assert validated["counted_in_partitions"] > 300
+    for k in range(3):
+        report = json.loads((tw_partitioned["dir"] / "partitions" / f"p{k:04d}" / "map.json").read_text())
+        assert report["checks"]["counted"] > 300 and report["checks"]["errors"] == 0
+    assert _quality_records(tw_partitioned["dir"]) == _quality_records(tw_run["dir"])
+
+
+def test_partition_check_counts_add_up_to_the_counts_of_the_merged_database(tw_partitioned, monkeypatch):
+    """Every check counted per partition has, summed over the partitions, the counts the same SQL gives
+    on the merged database (also the checks a threshold or an empty table would not show)."""
+    import duckdb
+
+    from crossbridge.pipeline import common
+    from validators.dqd.catalogue import declared_checks
+    from validators.partition_checks import CHECKS_FILE, added_up, partition_check_counts
+
+    run_dir = tw_partitioned["dir"]
+    summed = added_up([run_dir / "partitions" / f"p{k:04d}" / CHECKS_FILE for k in range(3)], 3)
+    vocab, _ = common.ensure_vocabulary(_settings(tw_partitioned["work"], tw_partitioned["work"], monkeypatch))
+    con = duckdb.connect(str(run_dir / "omop.duckdb"), read_only=True)
+    try:
+        con.execute(f"ATTACH '{vocab}' AS vocab (READ_ONLY)")
+        tables = sorted(json.loads((run_dir / "stages" / "map.json").read_text())["rows_out"])
+        whole = partition_check_counts(con, declared_checks(tables))
+    finally:
+        con.close()
+    assert not summed["errors"] and not whole["errors"]
+    assert len(summed["counts"]) > 300
+    assert {c: tuple(v) for c, v in whole["counts"].items()} == summed["counts"]
+    assert any(v[0] > 0 for v in summed["counts"].values())  # some checks do count violations
+
+
+def test_validate_refuses_check_counts_of_another_split(tw_partitioned, tmp_path):
+    from validators.partition_checks import CHECKS_FILE, PartitionChecksError, added_up
+
+    parts = tw_partitioned["dir"] / "partitions"
+    with pytest.raises(PartitionChecksError, match="partition 0 of 3, expected 0 of 2"):
+        added_up([parts / f"p{k:04d}" / CHECKS_FILE for k in range(2)], 2)
+    with pytest.raises(PartitionChecksError, match="partition 1 has no check counts"):
+        added_up([parts / "p0000" / CHECKS_FILE, tmp_path / "missing.json"], 3)
+
+
 def _copy_run(src: dict, dest: Path) -> tuple[Path, Path]:
     """A copy of a finished partitioned run's workdir (runs folder, vocabulary cache, secrets)."""
     shutil.copytree(src["work"], dest, ignore=shutil.ignore_patterns("airflow"))
@@ -136,6 +188,8 @@ def test_finland_partitioned_without_airflow_matches_one_build(fi_run, fi_landin
     assert parts["summary"]["state"] == "succeeded", parts["proc"].stderr[-3000:]
     assert parts["summary"]["reconciled"] is True
     assert _omop_checksums(parts["dir"]) == _omop_checksums(fi_run["dir"])
+    assert json.loads((parts["dir"] / "stages" / "validate.json").read_text())["counted_in_partitions"] > 100
+    assert _quality_records(parts["dir"]) == _quality_records(fi_run["dir"])
 
 
 def test_the_merge_refuses_a_partition_built_from_another_split(tw_partitioned, tw_landing, tmp_path, monkeypatch):

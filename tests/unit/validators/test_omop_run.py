@@ -222,3 +222,41 @@ def test_explicit_specs_must_be_unique(small_cdm):
     spec = CheckSpec("isRequired", "person", "person_id")
     with pytest.raises(ValueError, match="duplicate check ids"):
         _run(small_cdm, specs=[spec, spec])
+
+
+def test_checks_counted_elsewhere_are_judged_from_their_counts(small_cdm):
+    """Counts made outside GX (the person partitions) give the records GX gives for the same checks;
+    a count that errored there is an error record; nothing counted is run again."""
+    from validators.partition_checks import ADDITIVE_CHECKS, partition_check_counts
+
+    tables = ["person", "condition_occurrence"]
+    with duckdb.connect(str(small_cdm), read_only=True) as con:
+        counted = partition_check_counts(con, catalogue.declared_checks(tables))
+    assert counted["counts"] and not counted["errors"]
+    assert all(by.check_name in ADDITIVE_CHECKS for by in catalogue.declared_checks(tables)
+               if by.check_id in counted["counts"])
+    plain = _run(small_cdm, tables=tables)
+    judged = _run(small_cdm, tables=tables, counted={c: tuple(v) for c, v in counted["counts"].items()})
+    assert judged.checks == plain.checks
+    assert sum(judged.suites.values()) < sum(plain.suites.values())  # the counted ones did not run in GX
+
+    check_id = next(c for c in counted["counts"] if "isRequired" in c)
+    other = next(c for c in counted["counts"] if c != check_id)
+    judged = _run(small_cdm, tables=tables, counted={check_id: (1, 4)}, counted_errors={other: "boom\nmore"})
+    by_id = {c["check_id"]: c for c in judged.checks}
+    assert (by_id[check_id]["status"], by_id[check_id]["pct_violated_rows"]) == ("failed", 0.25)
+    assert (by_id[other]["status"], by_id[other]["error"]) == ("error", "boom")
+
+
+def test_partition_counts_skip_checks_of_missing_tables_and_fields(small_cdm):
+    from validators.dqd.spec import CheckSpec
+    from validators.partition_checks import partition_check_counts
+
+    specs = [CheckSpec(check_name="isRequired", table="death", field="person_id"),
+             CheckSpec(check_name="isRequired", table="person", field="no_such_field"),
+             CheckSpec(check_name="isPrimaryKey", table="person", field="person_id"),  # not additive
+             CheckSpec(check_name="isRequired", table="person", field="person_id")]
+    with duckdb.connect(str(small_cdm), read_only=True) as con:
+        out = partition_check_counts(con, specs)
+    assert out["counts"] == {specs[3].check_id: [0, 2]}
+    assert set(out["skipped"]) == {specs[0].check_id, specs[1].check_id}

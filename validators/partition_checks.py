@@ -1,0 +1,133 @@
+"""DQD check counts per person partition, added up for the whole run (issues 6 and 9).
+
+A person-partitioned run (``crossbridge run … --partitions N``) builds each partition's OMOP
+tables in its own task.  Most OMOP checks count rows of one person's records against that same
+person's other records (birth, death, visits, observation periods) or against the vocabulary:
+over person partitions their numerators and denominators add up to the counts over the merged
+database.  Those checks run in the partition tasks, in parallel; the validate stage adds the
+counts up and runs only the others on the merged database.
+
+Counted per partition (:data:`ADDITIVE_CHECKS`, on tables with a ``person_id``, and ``person``):
+every check type but
+
+* ``cdmTable`` / ``cdmField``: structure, read from the merged database (no scan);
+* ``isPrimaryKey``: a duplicate id may sit in two partitions;
+* ``isForeignKey``: the referenced row may be a shared one (care_site, location, provider);
+* ``sourceValueCompleteness``: counts distinct source values, which partitions share.
+
+Shared tables (location, care_site, ...) are built by several partitions, so none of their
+checks add up; they run on the merged database.  The sums are tested against the counts over the
+merged database (``tests/e2e/test_partitioned_runs.py``).
+
+The counts come from the same SQL the GX expectation runs (:mod:`validators.dqd.sql`, grouped as
+in :func:`validators.omop_run.validate_omop`), executed here directly on the partition's DuckDB
+database: the checks' results and Data Docs are made once, by the validate stage.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from terminology.omop_cdm import CDM
+from validators.dqd import catalogue, sql
+from validators.dqd.spec import CheckSpec
+
+#: check types whose counts over person partitions add up to the counts over the whole database
+ADDITIVE_CHECKS = frozenset(catalogue.CHECK_TYPES) - {
+    "cdmTable", "cdmField", "isPrimaryKey", "isForeignKey", "sourceValueCompleteness"}
+CHECKS_FILE = "checks.json"
+
+
+class PartitionChecksError(RuntimeError):
+    """Partition check counts are missing or do not belong together."""
+
+
+def person_table(table: str) -> bool:
+    return table == "person" or (table in CDM.tables and "person_id" in CDM.tables[table])
+
+
+def partition_specs(specs: Iterable[CheckSpec]) -> list[CheckSpec]:
+    """The checks of ``specs`` whose counts add up over person partitions."""
+    return [s for s in specs if s.check_name in ADDITIVE_CHECKS and person_table(s.table)]
+
+
+def partition_check_counts(con: duckdb.DuckDBPyConnection, specs: Iterable[CheckSpec]) -> dict[str, Any]:
+    """``{"counts": {check_id: [violated, denominator]}, "errors": {check_id: message},
+    "skipped": {check_id: reason}}`` of the additive checks of ``specs`` on the database of ``con``
+    (a partition's, with the vocabulary tables visible as in the work database).
+
+    A check whose table or fields are missing here is skipped (the validate stage decides it on
+    the merged database); a check of an empty table counts over no rows.
+    """
+    columns: dict[str, set[str]] = {}
+    for table, column in con.execute(sql.table_columns_sql("duckdb")).fetchall():
+        columns.setdefault(str(table).lower(), set()).add(str(column).lower())
+    present = {t: 1 for t in columns}  # emptiness is decided on the merged database, not here
+    counts: dict[str, list[int]] = {}
+    errors: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    groups: dict[str, list[tuple[str, sql.CheckParts]]] = {}
+    for spec in partition_specs(specs):
+        reason = sql.not_applicable_reason(spec, columns, present)
+        if reason is not None:
+            skipped[spec.check_id] = reason
+            continue
+        try:
+            parts = sql.check_parts(spec, "duckdb")
+        except sql.UnsupportedCheck as exc:
+            errors[spec.check_id] = str(exc)
+            continue
+        groups.setdefault(parts.body, []).append((spec.check_id, parts))
+    by_id = {s.check_id: s for s in specs}
+    for members in groups.values():  # one query per table and body, as in validate_omop
+        try:
+            row = con.execute(sql.group_sql([p for _, p in members])).fetchone()
+            for i, (check_id, _) in enumerate(members):
+                counts[check_id] = [int(row[2 * i] or 0), int(row[2 * i + 1] or 0)]
+        except duckdb.Error:
+            for check_id, _ in members:  # each on its own: one bad check errors alone
+                try:
+                    v, d = con.execute(sql.check_sql(by_id[check_id], "duckdb")).fetchone()
+                    counts[check_id] = [int(v or 0), int(d or 0)]
+                except duckdb.Error as exc:
+                    errors[check_id] = str(exc).splitlines()[0][:500]
+    return {"counts": counts, "errors": errors, "skipped": skipped}
+
+
+def write_partition_checks(path: Path, result: Mapping[str, Any], *, partition: int, partitions: int) -> None:
+    from crossbridge.ledger import write_json_atomic
+
+    write_json_atomic(path, {"partition": partition, "partitions": partitions, **result})
+
+
+def added_up(paths: list[Path], partitions: int) -> dict[str, Any]:
+    """The partitions' counts added up: ``{"counts": {check_id: (violated, denominator)}, "errors":
+    {check_id: message}}``, for the checks every partition counted (the others are left to the
+    merged database).  Raises :class:`PartitionChecksError` when a file is missing or belongs to
+    another split."""
+    docs = []
+    for k, path in enumerate(paths):
+        if not path.exists():
+            raise PartitionChecksError(f"partition {k} has no check counts ({path}): its map task did not finish")
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc.get("partitions") != partitions or doc.get("partition") != k:
+            raise PartitionChecksError(f"{path} holds the counts of partition {doc.get('partition')} of "
+                                       f"{doc.get('partitions')}, expected {k} of {partitions}")
+        docs.append(doc)
+    errors: dict[str, str] = {}
+    for k, doc in enumerate(docs):
+        for check_id, message in doc["errors"].items():
+            errors.setdefault(check_id, f"partition {k}: {message}")
+    common = set.intersection(*(set(d["counts"]) for d in docs)) if docs else set()
+    counts = {c: (sum(d["counts"][c][0] for d in docs), sum(d["counts"][c][1] for d in docs))
+              for c in sorted(common - set(errors))}
+    return {"counts": counts, "errors": errors}
+
+
+__all__ = ["ADDITIVE_CHECKS", "CHECKS_FILE", "PartitionChecksError", "added_up", "partition_check_counts",
+           "partition_specs", "person_table", "write_partition_checks"]
