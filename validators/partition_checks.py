@@ -64,6 +64,7 @@ def partition_check_counts(con: duckdb.DuckDBPyConnection, specs: Iterable[Check
     A check whose table or fields are missing here is skipped (the validate stage decides it on
     the merged database); a check of an empty table counts over no rows.
     """
+    specs = list(specs)
     columns: dict[str, set[str]] = {}
     for table, column in con.execute(sql.table_columns_sql("duckdb")).fetchall():
         columns.setdefault(str(table).lower(), set()).add(str(column).lower())
