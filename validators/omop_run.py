@@ -212,7 +212,6 @@ def validate_omop(
 
     records: dict[str, dict[str, Any]] = {}
     per_table: dict[str, list[CheckSpec]] = {}
-    groups: dict[tuple[str, str], list[tuple[str, sql.CheckParts]]] = {}
     for spec in specs:
         if spec.check_name == "cdmTable" and spec.table not in columns:
             records[spec.check_id] = _record(spec, status="failed", num_violated_rows=1, pct_violated_rows=1.0,
@@ -240,6 +239,7 @@ def validate_omop(
     for table, table_specs in per_table.items():
         expectations = []
         queries: dict[str, tuple[str, int]] = {}  # check_id -> (query, index in its row)
+        groups: dict[str, list[tuple[str, sql.CheckParts]]] = {}  # body -> the table's checks with it
         for spec in table_specs:
             try:
                 queries[spec.check_id] = (sql.check_sql(spec, session.dialect, cdm_schema=cdm_schema,
@@ -248,10 +248,10 @@ def validate_omop(
             except sql.UnsupportedCheck as exc:
                 records[spec.check_id] = _record(spec, status="error", error=str(exc))
                 continue
-            groups.setdefault((table, parts.body), []).append((spec.check_id, parts))
+            groups.setdefault(parts.body, []).append((spec.check_id, parts))
         if share_queries:
-            for (t, _body), members in groups.items():
-                if t != table or len(members) < 2:
+            for members in groups.values():
+                if len(members) < 2:
                     continue
                 group = sql.group_sql([p for _, p in members])
                 register_group(group, [queries[cid][0] for cid, _ in members])

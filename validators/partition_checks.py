@@ -26,9 +26,7 @@ database: the checks' results and Data Docs are made once, by the validate stage
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -40,7 +38,6 @@ from validators.dqd.spec import CheckSpec
 #: check types whose counts over person partitions add up to the counts over the whole database
 ADDITIVE_CHECKS = frozenset(catalogue.CHECK_TYPES) - {
     "cdmTable", "cdmField", "isPrimaryKey", "isForeignKey", "sourceValueCompleteness"}
-CHECKS_FILE = "checks.json"
 
 
 class PartitionChecksError(RuntimeError):
@@ -100,26 +97,16 @@ def partition_check_counts(con: duckdb.DuckDBPyConnection, specs: Iterable[Check
     return {"counts": counts, "errors": errors, "skipped": skipped}
 
 
-def write_partition_checks(path: Path, result: Mapping[str, Any], *, partition: int, partitions: int) -> None:
-    from crossbridge.ledger import write_json_atomic
-
-    write_json_atomic(path, {"partition": partition, "partitions": partitions, **result})
-
-
-def added_up(paths: list[Path], partitions: int) -> dict[str, Any]:
-    """The partitions' counts added up: ``{"counts": {check_id: (violated, denominator)}, "errors":
-    {check_id: message}}``, for the checks every partition counted (the others are left to the
-    merged database).  Raises :class:`PartitionChecksError` when a file is missing or belongs to
-    another split."""
-    docs = []
-    for k, path in enumerate(paths):
-        if not path.exists():
-            raise PartitionChecksError(f"partition {k} has no check counts ({path}): its map task did not finish")
-        doc = json.loads(path.read_text(encoding="utf-8"))
+def added_up(docs: Sequence[Mapping[str, Any]], partitions: int) -> dict[str, Any]:
+    """The counts of the partitions' documents (``docs[k]``: :func:`partition_check_counts`'s result
+    with ``partition`` = k and ``partitions``) added up: ``{"counts": {check_id: (violated,
+    denominator)}, "errors": {check_id: message}}``, for the checks every partition counted (the
+    others are left to the merged database).  Raises :class:`PartitionChecksError` when a document
+    belongs to another partition or split."""
+    for k, doc in enumerate(docs):
         if doc.get("partitions") != partitions or doc.get("partition") != k:
-            raise PartitionChecksError(f"{path} holds the counts of partition {doc.get('partition')} of "
-                                       f"{doc.get('partitions')}, expected {k} of {partitions}")
-        docs.append(doc)
+            raise PartitionChecksError(f"counts of another partition or split: got those of partition "
+                                       f"{doc.get('partition')} of {doc.get('partitions')}, expected {k} of {partitions}")
     errors: dict[str, str] = {}
     for k, doc in enumerate(docs):
         for check_id, message in doc["errors"].items():
@@ -130,5 +117,5 @@ def added_up(paths: list[Path], partitions: int) -> dict[str, Any]:
     return {"counts": counts, "errors": errors}
 
 
-__all__ = ["ADDITIVE_CHECKS", "CHECKS_FILE", "PartitionChecksError", "added_up", "partition_check_counts",
-           "partition_specs", "person_table", "write_partition_checks"]
+__all__ = ["ADDITIVE_CHECKS", "PartitionChecksError", "added_up", "partition_check_counts", "partition_specs",
+           "person_table"]

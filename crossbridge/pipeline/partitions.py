@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -38,6 +39,7 @@ from crossbridge.settings import Settings
 
 PARTITIONS_DIR = "partitions"  # under the run folder: p<k>/omop.duckdb, p<k>/map.json
 STAGING_PARTITIONS = "partitions"  # under staging/
+CHECKS_FILE = "checks.json"  # under partitions/p<k>/: the partition's quality-check counts
 FILE_DICTIONARY = "_files.parquet"  # under staging/partitions/: the whole staging's provenance file dictionary
 
 
@@ -58,8 +60,6 @@ def split_staging(p, run: Run, settings: Settings, n: int) -> dict[str, Any]:
     """Split the run's consolidated staging into ``n`` person partitions; the report for the stage step."""
     from connectors.partitioning import partition_staging
     from crossbridge.pipeline.site import resolve_ref
-
-    import shutil
 
     t0 = time.perf_counter()
     shutil.rmtree(run.path(PARTITIONS_DIR), ignore_errors=True)  # builds of an earlier staging are void
@@ -97,7 +97,7 @@ def map_partition(p, run: Run, settings: Settings, k: int) -> dict[str, Any]:
     from crossbridge.pipeline.site import resolve_ref
     from mappings.omop_cdm_v54.build import build_omop
     from validators.dqd.catalogue import declared_checks
-    from validators.partition_checks import CHECKS_FILE, partition_check_counts, write_partition_checks
+    from validators.partition_checks import partition_check_counts
 
     n = partitions_of(run)
     if n == 1:
@@ -134,13 +134,30 @@ def map_partition(p, run: Run, settings: Settings, k: int) -> dict[str, Any]:
         raise
     con.close()
     os.replace(tmp, target)
-    write_partition_checks(out / CHECKS_FILE, checks, partition=k, partitions=n)
+    write_json_atomic(out / CHECKS_FILE, {"partition": k, "partitions": n, **checks})
     report = {"partition": k, "partitions": n, "started": started, "seconds": round(time.perf_counter() - t0, 3),
               "database": str(target), "host": socket.gethostname(), **result.to_dict(),
               "checks": {"counted": len(checks["counts"]), "errors": len(checks["errors"]),
                          "seconds": checks_seconds}}
     write_json_atomic(out / "map.json", report)
     return report
+
+
+def partition_check_totals(run: Run) -> dict[str, Any]:
+    """The quality-check counts the run's partition tasks made, added up
+    (:func:`validators.partition_checks.added_up`; nothing for an unpartitioned run)."""
+    from validators.partition_checks import PartitionChecksError, added_up
+
+    n = partitions_of(run)
+    if n == 1:
+        return {"counts": {}, "errors": {}}
+    docs = []
+    for k in range(n):
+        path = partition_dir(run, k) / CHECKS_FILE
+        if not path.exists():
+            raise PartitionChecksError(f"partition {k} has no check counts ({path}): its map task did not finish")
+        docs.append(json.loads(path.read_text(encoding="utf-8")))
+    return added_up(docs, n)
 
 
 def merge(p, run: Run, settings: Settings, con, vocab: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ def history_dir(settings: Settings, site: str) -> Path:
 def validate_run(run: Run, settings: Settings, site: str, file_types, table_columns) -> dict[str, Any]:
     """Validate the run's staging and OMOP tables; write reports; raise QualityGateFailed on fatal failures."""
     from crossbridge.pipeline import common
+    from crossbridge.pipeline.partitions import partition_check_totals
     from validators import history, quality_report
     from validators.gate import gate, load_thresholds
     from validators.gx_engine import open_session
@@ -51,7 +52,7 @@ def validate_run(run: Run, settings: Settings, site: str, file_types, table_colu
                            init_sql=(f"ATTACH {quote_literal(str(vocab_path))} AS vocab (READ_ONLY)",))
     try:
         staging = run_staging_suites(session, file_types, table_columns, data_docs_run=run.run_id)
-        counted = _partition_counts(run)
+        counted = partition_check_totals(run)
         result = validate_omop(session, database_label=str(run.path("omop.duckdb")), tables=written,
                                overrides=overrides, data_docs=True, run_name=run.run_id,
                                counted=counted["counts"], counted_errors=counted["errors"])
@@ -87,17 +88,6 @@ def validate_run(run: Run, settings: Settings, site: str, file_types, table_colu
         write_json_atomic(run.summary_path, data)
     gate(result.checks, site=site, run_id=run.run_id, report=str(page))
     return report
-
-
-def _partition_counts(run: Run) -> dict[str, Any]:
-    """The check counts the run's person partitions made, added up (none for an unpartitioned run)."""
-    from crossbridge.pipeline.partitions import partition_dir, partitions_of
-    from validators.partition_checks import CHECKS_FILE, added_up
-
-    n = partitions_of(run)
-    if n == 1:
-        return {"counts": {}, "errors": {}}
-    return added_up([partition_dir(run, k) / CHECKS_FILE for k in range(n)], n)
 
 
 def _relative(path: str | None, base: Path) -> str | None:

@@ -96,12 +96,14 @@ def test_partition_check_counts_add_up_to_the_counts_of_the_merged_database(tw_p
     on the merged database (also the checks a threshold or an empty table would not show)."""
     import duckdb
 
+    from crossbridge.ledger import Run
     from crossbridge.pipeline import common
+    from crossbridge.pipeline.partitions import partition_check_totals
     from validators.dqd.catalogue import declared_checks
-    from validators.partition_checks import CHECKS_FILE, added_up, partition_check_counts
+    from validators.partition_checks import partition_check_counts
 
     run_dir = tw_partitioned["dir"]
-    summed = added_up([run_dir / "partitions" / f"p{k:04d}" / CHECKS_FILE for k in range(3)], 3)
+    summed = partition_check_totals(Run(run_dir.parent, run_dir.name))
     vocab, _ = common.ensure_vocabulary(_settings(tw_partitioned["work"], tw_partitioned["work"], monkeypatch))
     con = duckdb.connect(str(run_dir / "omop.duckdb"), read_only=True)
     try:
@@ -117,13 +119,18 @@ def test_partition_check_counts_add_up_to_the_counts_of_the_merged_database(tw_p
 
 
 def test_validate_refuses_check_counts_of_another_split(tw_partitioned, tmp_path):
-    from validators.partition_checks import CHECKS_FILE, PartitionChecksError, added_up
+    from crossbridge.ledger import Run
+    from crossbridge.pipeline.partitions import CHECKS_FILE, partition_check_totals
+    from validators.partition_checks import PartitionChecksError, added_up
 
     parts = tw_partitioned["dir"] / "partitions"
+    docs = [json.loads((parts / f"p{k:04d}" / CHECKS_FILE).read_text()) for k in range(2)]
     with pytest.raises(PartitionChecksError, match="partition 0 of 3, expected 0 of 2"):
-        added_up([parts / f"p{k:04d}" / CHECKS_FILE for k in range(2)], 2)
+        added_up(docs, 2)
+    _work, run_dir = _copy_run(tw_partitioned, tmp_path / "w")
+    (run_dir / "partitions" / "p0001" / CHECKS_FILE).unlink()
     with pytest.raises(PartitionChecksError, match="partition 1 has no check counts"):
-        added_up([parts / "p0000" / CHECKS_FILE, tmp_path / "missing.json"], 3)
+        partition_check_totals(Run(run_dir.parent, run_dir.name))
 
 
 def _copy_run(src: dict, dest: Path) -> tuple[Path, Path]:
