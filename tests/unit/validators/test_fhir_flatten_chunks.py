@@ -14,6 +14,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from validators import fhir_flatten as ff
 
@@ -426,9 +428,6 @@ def test_lines_that_nearly_share_a_structure(tmp_path):
 
 
 # --- any JSON: the same tables as the reference (property) --------------------------------------
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 # member names that make elements, and some that do not; values that are and are not strings
 _NAMES = st.sampled_from(["identifier", "coding", "reference", "system", "code", "class", "valueCoding", "tag",
