@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import duckdb
 import pytest
 
@@ -160,3 +162,84 @@ def test_a_failed_query_does_not_poison_the_next(db):
     assert broken.success is False and "nope" in str(broken.exception_info)
     assert nulls.result["observed_value"] == 100
     assert not_null.success is True
+
+
+def _memo_suite(g):
+    E = g.expectations
+    return g.ExpectationSuite("memo", expectations=[
+        E.ExpectColumnValuesToNotBeNull(column="gender_concept_id", meta={"id": "a"}),
+        E.ExpectColumnValuesToNotBeNull(column="person_id", meta={"id": "b"}),
+        E.ExpectColumnValuesToBeBetween(column="person_id", min_value=0, max_value=500, meta={"id": "c"}),
+        E.ExpectColumnValuesToBeInSet(column="gender_concept_id", value_set=[8532], meta={"id": "d"}),
+        E.ExpectColumnValuesToBeUnique(column="person_id", meta={"id": "e"}),
+        E.UnexpectedRowsExpectation(unexpected_rows_query="SELECT * FROM {batch} WHERE person_id > 990",
+                                    meta={"id": "f"}),
+    ])
+
+
+def _comparable(result) -> list[dict]:
+    return [{"success": r.success, "result": r.result, "meta": r.expectation_config.meta,
+             "kwargs": r.expectation_config.kwargs, "type": r.expectation_config.type} for r in result.results]
+
+
+@pytest.mark.parametrize("result_format", ["BASIC", "COMPLETE"])
+def test_memoised_configurations_give_the_same_results(db, result_format, monkeypatch):
+    """Validation reads each configuration once (gx_engine.configurations_memoised): the results must be
+    exactly those of GX's own property, for every expectation kind the hub uses."""
+    from great_expectations.expectations.expectation import Expectation
+
+    import validators.gx_engine as ge
+
+    g = gx()
+    session = open_session(db)
+    try:
+        memoised = session.validate(_memo_suite(g), "person", result_format=result_format)
+
+        @contextlib.contextmanager
+        def plain():
+            yield
+
+        monkeypatch.setattr(ge, "configurations_memoised", plain)
+        reads = []
+        original = Expectation.configuration
+        monkeypatch.setattr(Expectation, "configuration", property(lambda self: reads.append(1) or original.fget(self)))
+        unmemoised = session.validate(_memo_suite(g), "person", result_format=result_format)
+    finally:
+        session.close()
+    assert _comparable(memoised) == _comparable(unmemoised)
+    assert {r.expectation_config.meta["id"]: r.success for r in memoised.results} == \
+        {"a": False, "b": True, "c": False, "d": False, "e": True, "f": False}
+    assert len(reads) > 6 * 10  # what memoising saves: GX reads a configuration many times per expectation
+
+
+def test_memoised_configurations_are_per_expectation_and_undone():
+    from great_expectations.expectations.expectation import Expectation
+
+    from validators.gx_engine import configurations_memoised
+
+    g = gx()
+    plain = Expectation.__dict__["configuration"]
+    a = g.expectations.ExpectColumnValuesToNotBeNull(column="a")
+    b = g.expectations.ExpectColumnValuesToNotBeNull(column="b")
+    with configurations_memoised():
+        assert Expectation.__dict__["configuration"] is not plain
+        assert a.configuration is a.configuration  # built once
+        assert a.configuration.kwargs["column"] == "a" and b.configuration.kwargs["column"] == "b"
+        with configurations_memoised():  # nested: the outer cache stays
+            assert a.configuration.kwargs["column"] == "a"
+    assert Expectation.__dict__["configuration"] is plain
+    assert a.configuration is not a.configuration  # GX's own property again
+    with pytest.raises(RuntimeError, match="boom"), configurations_memoised():
+        raise RuntimeError("boom")
+    assert Expectation.__dict__["configuration"] is plain
+
+
+def test_memoising_fails_loudly_if_gx_changes_the_property(monkeypatch):
+    from great_expectations.expectations.expectation import Expectation
+
+    from validators.gx_engine import configurations_memoised
+
+    gx()
+    monkeypatch.setattr(Expectation, "configuration", None)
+    with pytest.raises(ValidationSetupError, match="no longer a property"), configurations_memoised():
+        pass
