@@ -21,13 +21,14 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 _DUCKDB_ENABLED = False
-_MEMO_LOCK = threading.Lock()  # one memoised validation at a time (the property is class-wide)
+_MEMO_LOCK = threading.Lock()
+_MEMO: dict[str, Any] = {"depth": 0, "cache": {}, "plain": None}  # see configurations_memoised
 
 
 class ValidationSetupError(RuntimeError):
@@ -77,35 +78,42 @@ def configurations_memoised() -> Iterator[None]:
     expectation, once per domain, success and runtime key (``_get_success_kwargs``): on the 1M-row
     Taiwan run that was a third of GX's own time.  Nothing changes an expectation while a batch
     is validated, so the first configuration built is the one every later read would build.
-    Each cached value is held with its expectation (no id reuse), and the class property is
-    restored on exit.  ``tests/unit/validators/test_gx_engine.py`` checks that results are the
-    same with and without, and fails loudly if a GX upgrade removes the property.
+
+    The memoised property is class-wide: it is installed when the first validation (of any
+    thread) starts and GX's own restored when the last one ends.  Each cached value is held with
+    its expectation, so an id is never confused with a later object's.
+    ``tests/unit/validators/test_gx_engine.py`` checks that results are the same with and
+    without, and fails loudly if a GX upgrade removes the property.
     """
     from great_expectations.expectations.expectation import Expectation
 
-    plain = Expectation.__dict__.get("configuration")
-    if not isinstance(plain, property) or plain.fget is None:
-        raise ValidationSetupError("great_expectations' Expectation.configuration is no longer a property; "
-                                   "validators/gx_engine.py must be adapted to this GX version")
-    if getattr(plain.fget, "_memoised", False):  # already inside a memoised validation
-        yield
-        return
     with _MEMO_LOCK:
-        cache: dict[int, tuple[Any, Any]] = {}
+        if _MEMO["depth"] == 0:
+            plain = Expectation.__dict__.get("configuration")
+            if not isinstance(plain, property) or plain.fget is None:
+                raise ValidationSetupError("great_expectations' Expectation.configuration is no longer a property; "
+                                           "validators/gx_engine.py must be adapted to this GX version")
+            build = plain.fget
+            cache: dict[int, tuple[Any, Any]] = _MEMO["cache"]
 
-        def configuration(self):
-            hit = cache.get(id(self))
-            if hit is None or hit[0] is not self:
-                hit = (self, plain.fget(self))
-                cache[id(self)] = hit
-            return hit[1]
+            def configuration(self):
+                hit = cache.get(id(self))
+                if hit is None or hit[0] is not self:
+                    hit = (self, build(self))
+                    cache[id(self)] = hit
+                return hit[1]
 
-        configuration._memoised = True  # type: ignore[attr-defined]
-        Expectation.configuration = property(configuration, doc=plain.__doc__)
-        try:
-            yield
-        finally:
-            Expectation.configuration = plain
+            _MEMO["plain"] = plain
+            Expectation.configuration = property(configuration, doc=plain.__doc__)
+        _MEMO["depth"] += 1
+    try:
+        yield
+    finally:
+        with _MEMO_LOCK:
+            _MEMO["depth"] -= 1
+            if _MEMO["depth"] == 0:
+                Expectation.configuration = _MEMO["plain"]
+                _MEMO["cache"].clear()
 
 
 def exception_message(info: dict | None) -> str | None:
@@ -156,10 +164,26 @@ class GxSession:
     datasource: Any
     dialect: str  # "duckdb" | "postgresql"
     docs_context: Any = None
+    url: str = ""  # the SQLAlchemy URL (what sibling sessions connect to)
+    connect_kwargs: dict = field(default_factory=dict)
+    docs_lock: Any = field(default_factory=threading.Lock)  # shared by siblings: one writer of the results store
 
     def __post_init__(self) -> None:
         if self.docs_context is None:
             self.docs_context = self.context
+
+    def sibling(self) -> GxSession:
+        """A second session on the same database, context and Data Docs, with its own connection:
+        another thread can validate with it while this one does (a DuckDB connection runs one
+        query at a time).  On DuckDB both connections share the database instance, so what
+        ``init_sql`` attached is visible to both.  Close it like any session."""
+        datasource = _add_datasource(self.context, self.url, self.connect_kwargs)
+        session = GxSession(context=self.context, datasource=datasource, dialect=self.dialect,
+                            docs_context=self.docs_context, url=self.url, connect_kwargs=self.connect_kwargs,
+                            docs_lock=self.docs_lock)
+        if self.dialect == "duckdb":
+            _roll_back_after_errors(datasource.get_execution_engine())
+        return session
 
     def batch_definition(self, table: str, schema: str | None = None):
         """Whole-table batch definition for ``table`` (asset created on first use)."""
@@ -204,11 +228,13 @@ class GxSession:
             run_id=run_id,
             batch_identifier=batch_name,
         )
-        self.docs_context.validation_results_store.set(key, result)
+        with self.docs_lock:
+            self.docs_context.validation_results_store.set(key, result)
 
     def build_data_docs(self) -> Path | None:
         """Render the Data Docs of everything published; the index page's path."""
-        self.docs_context.build_data_docs()
+        with self.docs_lock:
+            self.docs_context.build_data_docs()
         return self.data_docs_index()
 
     def data_docs_index(self) -> Path | None:
@@ -266,11 +292,9 @@ def open_session(database: str | os.PathLike, *, read_only: bool = True, project
     kwargs: dict[str, Any] = {}
     if dialect == "duckdb":
         kwargs["connect_args"] = {"read_only": read_only}
-    name = f"db-{uuid.uuid4().hex[:8]}"
-    with warnings.catch_warnings():  # "a more specific PostgresDatasource may be more appropriate": same engine
-        warnings.simplefilter("ignore")
-        datasource = context.data_sources.add_sql(name=name, connection_string=url, kwargs=kwargs)
-    session = GxSession(context=context, datasource=datasource, dialect=dialect, docs_context=docs_context)
+    datasource = _add_datasource(context, url, kwargs)
+    session = GxSession(context=context, datasource=datasource, dialect=dialect, docs_context=docs_context,
+                        url=url, connect_kwargs=kwargs)
     if dialect == "duckdb":
         _roll_back_after_errors(datasource.get_execution_engine())
     for stmt in init_sql:
@@ -278,6 +302,13 @@ def open_session(database: str | os.PathLike, *, read_only: bool = True, project
     if init_sql:  # DuckDB undoes an ATTACH with the transaction it ran in: make it stick
         session.datasource.get_execution_engine()._connection.commit()
     return session
+
+
+def _add_datasource(context, url: str, kwargs: dict):
+    name = f"db-{uuid.uuid4().hex[:8]}"
+    with warnings.catch_warnings():  # "a more specific PostgresDatasource may be more appropriate": same engine
+        warnings.simplefilter("ignore")
+        return context.data_sources.add_sql(name=name, connection_string=url, kwargs=kwargs)
 
 
 def _roll_back_after_errors(execution_engine) -> None:

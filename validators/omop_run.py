@@ -178,6 +178,7 @@ def validate_omop(
     overrides: Mapping[str, Any] | None = None,
     specs: Iterable[CheckSpec] | None = None,
     data_docs: bool = False,
+    build_data_docs: bool = True,
     run_name: str | None = None,
     progress: Callable[[str], None] | None = None,
     share_queries: bool = True,
@@ -193,7 +194,10 @@ def validate_omop(
     ``counted`` gives the (violated, denominator) counts of checks already counted elsewhere (the
     person partitions of the run, :mod:`validators.partition_checks`), ``counted_errors`` the
     checks that failed to run there: they are judged from those (same threshold rule) and not run
-    again.  A check the structure makes not applicable stays so whatever ``counted`` says."""
+    again.  A check the structure makes not applicable stays so whatever ``counted`` says.
+
+    ``data_docs`` publishes the results to the session's Data Docs and builds them, unless
+    ``build_data_docs`` is false (the caller builds them once other results are in)."""
     from validators.dqd.expectation import forget_groups, register, register_group
 
     expectation_class = register()
@@ -291,7 +295,7 @@ def validate_omop(
     if missing:
         raise QualitySuiteError(f"{len(missing)} declared checks have no result, e.g. {missing[:5]}")
     checks = [records[s.check_id] for s in specs]
-    docs = session.build_data_docs() if data_docs else None
+    docs = session.build_data_docs() if data_docs and build_data_docs else None
     return OmopQualityResult(database=database_label, checks=checks, started=started, finished=_utc(),
                              seconds=time.perf_counter() - t0, row_counts=dict(sorted(counts.items())),
                              data_docs=str(docs) if docs else None,

@@ -15,6 +15,7 @@ and appends the run to the site's history in ``<workdir>/quality/<site>/``.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +49,30 @@ def validate_run(run: Run, settings: Settings, site: str, file_types, table_colu
     written = sorted(t for t in mapped["rows_out"])
     overrides = load_thresholds(settings.quality_thresholds, site)
 
+    counted = partition_check_totals(run)
     session = open_session(run.path("omop.duckdb"), project_dir=qdir / "gx",
                            init_sql=(f"ATTACH {quote_literal(str(vocab_path))} AS vocab (READ_ONLY)",))
     try:
-        staging = run_staging_suites(session, file_types, table_columns, data_docs_run=run.run_id)
-        counted = partition_check_totals(run)
-        result = validate_omop(session, database_label=str(run.path("omop.duckdb")), tables=written,
-                               overrides=overrides, data_docs=True, run_name=run.run_id,
-                               counted=counted["counts"], counted_errors=counted["errors"])
+        # the staging suites run in a second thread, on their own connection, while this one runs the
+        # OMOP checks: each spends about half its time in DuckDB (which releases the GIL), so on two
+        # cores the two overlap (docs/performance.md)
+        staging_session = session.sibling()
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="staging-suites") as pool:
+                staging_job = pool.submit(run_staging_suites, staging_session, file_types, table_columns,
+                                          data_docs_run=run.run_id)
+                try:
+                    result = validate_omop(session, database_label=str(run.path("omop.duckdb")), tables=written,
+                                           overrides=overrides, data_docs=True, build_data_docs=False,
+                                           run_name=run.run_id, counted=counted["counts"],
+                                           counted_errors=counted["errors"])
+                finally:
+                    wait([staging_job])  # never leave the staging thread running on a closing session
+                staging = staging_job.result()
+        finally:
+            staging_session.close()
+        docs = session.build_data_docs()  # staging and OMOP results together
+        result.data_docs = str(docs) if docs else None
     finally:
         session.close()
 

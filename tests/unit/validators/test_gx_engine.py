@@ -179,7 +179,8 @@ def _memo_suite(g):
 
 def _comparable(result) -> list[dict]:
     return [{"success": r.success, "result": r.result, "meta": r.expectation_config.meta,
-             "kwargs": r.expectation_config.kwargs, "type": r.expectation_config.type} for r in result.results]
+             "kwargs": {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},  # per data source
+             "type": r.expectation_config.type} for r in result.results]
 
 
 @pytest.mark.parametrize("result_format", ["BASIC", "COMPLETE"])
@@ -243,3 +244,44 @@ def test_memoising_fails_loudly_if_gx_changes_the_property(monkeypatch):
     monkeypatch.setattr(Expectation, "configuration", None)
     with pytest.raises(ValidationSetupError, match="no longer a property"), configurations_memoised():
         pass
+
+
+def test_sibling_sessions_validate_at_once_and_publish_to_one_data_docs(db, tmp_path):
+    """Two threads validate through a session and its sibling (own connection, same context and Data
+    Docs): each result is the one a lone validation gives, both land in the Data Docs, and closing
+    both frees the file."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    g = gx()
+    other = tmp_path / "vocab.duckdb"
+    with duckdb.connect(str(other)) as con:
+        con.execute("CREATE TABLE concept AS SELECT 8507 AS concept_id")
+    session = open_session(db, project_dir=tmp_path / "gx", init_sql=(f"ATTACH '{other}' AS vocab (READ_ONLY)",))
+    sibling = session.sibling()
+    try:
+        assert sibling.datasource is not session.datasource
+        assert sibling.execute("SELECT COUNT(*) FROM vocab.concept") == [(1,)]  # same database instance
+        alone = _comparable(session.validate(_memo_suite(g), "person"))
+
+        def run(s, name):
+            suite = _memo_suite(g)
+            suite.name = name
+            out = []
+            for i in range(3):
+                result = s.validate(suite, "person")
+                s.publish(suite, result, run_name=f"r{i}", batch_name="person")
+                out.append(_comparable(result))
+            return out
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            a, b = pool.submit(run, session, "one"), pool.submit(run, sibling, "two")
+            results = a.result() + b.result()
+        index = session.build_data_docs()
+    finally:
+        sibling.close()
+        session.close()
+    assert len(results) == 6 and all(r == alone for r in results)
+    pages = list((index.parent / "validations").rglob("*.html"))
+    assert len(pages) == 6 and {p.parts[-4] for p in pages} == {"one", "two"}
+    with duckdb.connect(str(db)) as con:  # read-write: nothing holds the file any more
+        assert con.execute("SELECT COUNT(*) FROM person").fetchone() == (1000,)
