@@ -179,7 +179,8 @@ def test_planted_taiwan_faults_fail_the_named_expectations(runs, tmp_path):
         """},
     })
     fts = [tw_layout.BY_KEY[k] for k in ("opdte", "opdto", "bb_specimen", "bb_participant")]
-    failures = _failures(run_staging_suites(db, fts, run.table_columns))
+    records = run_staging_suites(db, fts, run.table_columns)
+    failures = _failures(records)
     assert failures == {
         ("stg_opdte", "code_format.ICD9CM_1"): 3,
         ("stg_opdte", "not_null.person_key"): 2,
@@ -189,6 +190,13 @@ def test_planted_taiwan_faults_fail_the_named_expectations(runs, tmp_path):
         ("stg_opdto", f"link.{visit_key}.opdte"): 3,
         ("stg_bb_specimen", "link.PARTICIPANT_ID.bb_participant"): 1,
     }
+    # failed column checks show examples: they run again with them (the first pass counts only)
+    detail = {r["expectation"]: r["detail"] for r in records if r["status"] == "failed"}
+    assert detail["date_range.FUNC_DATE"].startswith("2 of ") and "e.g. [" in detail["date_range.FUNC_DATE"]
+    assert future[:4] in detail["date_range.FUNC_DATE"].split("e.g.")[1]
+    assert "e.g. [" in detail[f"unique.{visit_key}"]
+    passed = [r for r in records if r["status"] == "passed"]
+    assert passed and all(r["element_count"] is not None for r in passed)
 
 
 def test_planted_finnish_faults_fail_the_named_expectations(runs, tmp_path):
