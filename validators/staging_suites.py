@@ -463,7 +463,8 @@ def _validate(session, view: str, suite, declared: int, exps: list, data_docs_ru
 
 def _with_examples(session, view: str, suite, result):
     """``result`` with each failed column check's result replaced by a BASIC one (up to 20 examples of
-    unexpected values); the checks run again, so their counts are those of the same data."""
+    unexpected values); the checks run again, so their counts are those of the same data.  If that
+    second pass cannot run, or a check does not fail again, the first result stands (no examples)."""
     failed = {(r.expectation_config.meta or {}).get("id") for r in result.results
               if not r.success and exception_message(r.exception_info) is None
               and "partial_unexpected_list" in (r.result or {})}
@@ -471,8 +472,12 @@ def _with_examples(session, view: str, suite, result):
         return result
     again = gx().ExpectationSuite(name=suite.name, expectations=[
         e for e in suite.expectations if (e.meta or {}).get("id") in failed])
-    by_id = {(r.expectation_config.meta or {}).get("id"): r
-             for r in session.validate(again, view, result_format="BASIC").results}
+    try:
+        rerun = session.validate(again, view, result_format="BASIC").results
+    except Exception:  # noqa: BLE001  (the counts stand; only the examples are missing)
+        return result
+    by_id = {(r.expectation_config.meta or {}).get("id"): r for r in rerun
+             if r.success is False and exception_message(r.exception_info) is None}
     result.results = [by_id.get((r.expectation_config.meta or {}).get("id"), r) for r in result.results]
     return result
 

@@ -30,6 +30,7 @@ import connectors.taiwan.layout as tw_layout
 from connectors.layout import C, CodeFormat, Link
 from crossbridge.pipeline.common import register_staging_views
 from validators.gx_engine import gx, open_session
+from validators import staging_suites
 from validators.staging_suites import (
     StagingSuiteError,
     _gx_sql,
@@ -354,3 +355,38 @@ def test_a_view_that_cannot_be_read_gives_error_records(tmp_path):
     records = run_staging_suites(db, [tw_layout.DRUG], tw_consolidate.table_columns)
     assert records and {r["status"] for r in records} == {"error"}
     assert all("stg_drug" in r["detail"] for r in records)
+
+
+def _one_column_db(tmp_path: Path) -> tuple[Path, list]:
+    """stg_a with a required code column K that is empty on 3 of 10 rows."""
+    ft = _fake_ft("a", [C("K", "code", required=True)])
+    db = tmp_path / "a.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE stg_a AS SELECT CASE WHEN range < 3 THEN NULL ELSE 'x' END AS K, "
+                    "'f.csv' AS _source_file, range::BIGINT AS _row_number FROM range(10)")
+    return db, [ft]
+
+
+def test_failed_column_checks_show_examples_and_counts_stand_if_the_second_pass_fails(tmp_path, monkeypatch):
+    """Suites count without examples; failed column checks run again for up to 20 examples. When that
+    second pass cannot run, the record keeps its counts (no examples) instead of turning into an error."""
+    from validators.gx_engine import GxSession
+
+    db, fts = _one_column_db(tmp_path)
+    (rec,) = [r for r in run_staging_suites(db, fts, _cols) if r["status"] != "passed"]
+    assert rec["expectation"] == "not_null.K" and rec["unexpected_count"] == 3 and rec["element_count"] == 10
+    assert "e.g. [None, None, None]" in rec["detail"]
+
+    formats = []
+    plain = GxSession.validate
+
+    def second_pass_breaks(self, suite, table, schema=None, result_format="SUMMARY"):
+        formats.append(result_format)
+        if result_format == "BASIC":
+            raise RuntimeError("connection lost")
+        return plain(self, suite, table, schema, result_format)
+
+    monkeypatch.setattr(GxSession, "validate", second_pass_breaks)
+    (rec,) = [r for r in run_staging_suites(db, fts, _cols) if r["status"] != "passed"]
+    assert formats == [staging_suites.COUNTS_ONLY, "BASIC"]
+    assert rec["status"] == "failed" and rec["unexpected_count"] == 3 and "e.g." not in rec["detail"]
