@@ -12,12 +12,19 @@ Settings that differ from Airflow's defaults, and why: the task-instance heartbe
 logs on its own port; a failed task is retried after 5 s, not 60 s
 (``CROSSBRIDGE_TASK_RETRY_DELAY_SECONDS``, read by ``dags/site_pipeline_dag.py``); ``hostname_callable`` reports the worker's name so a test can see which worker
 ran a task (both run on this one machine).
+
+With ``redelivery_after_s`` the broker redelivers any message not acknowledged within that many
+seconds (Redis ``visibility_timeout``, swept every second): Airflow acknowledges a task's message
+when the task ends (``task_acks_late``), so every task that runs longer is delivered a second
+time, to the idle worker, while the first delivery still runs: Celery's duplicate delivery, on
+purpose (:meth:`CeleryCluster.redeliveries` finds them in the worker logs).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -34,6 +41,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 HEARTBEAT_TIMEOUT_S = 20
+_EXECUTING = re.compile(r"\[([0-9a-f-]{36})\] Executing workload in Celery")
 
 
 def free_port() -> int:
@@ -47,7 +55,8 @@ class ClusterError(RuntimeError):
 
 
 class CeleryCluster:
-    def __init__(self, home: Path, worker_env: dict[str, str], redis_db: int = 14):
+    def __init__(self, home: Path, worker_env: dict[str, str], redis_db: int = 14,
+                 redelivery_after_s: int | None = None):
         from cryptography.fernet import Fernet
 
         self.home = home
@@ -90,6 +99,12 @@ class CeleryCluster:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "CROSSBRIDGE_TASK_RETRY_DELAY_SECONDS": "5",  # read when the DAG files are parsed
         }
+        if redelivery_after_s is not None:
+            self.env.update({
+                "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": str(redelivery_after_s),
+                "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__UNACKED_RESTORE_INTERVAL": "1",
+                "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__UNACKED_RESTORE_THROTTLE": "1",
+            })
         self.worker_env = worker_env
 
     # ---- processes --------------------------------------------------------------------------
@@ -136,6 +151,25 @@ class CeleryCluster:
                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
         self._start(name, ["celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", "1",
                            "--pid", str(self.home / f"{name}.pid")], env)
+
+    def redeliveries(self) -> dict[str, list[str]]:
+        """Celery task ids whose message a worker received more than once, with the workers that ran
+        each delivery (from the lines Airflow's ``execute_workload`` logs when it starts one)."""
+        seen: dict[str, list[str]] = {}
+        for name in ("w1", "w2"):
+            path = self.logs / f"{name}.log"
+            if not path.exists():
+                continue
+            for line in path.read_text(errors="replace").splitlines():
+                found = _EXECUTING.search(line)
+                if found:
+                    seen.setdefault(found.group(1), []).append(name)
+        return {task_id: workers for task_id, workers in seen.items() if len(workers) > 1}
+
+    def log_lines(self, text: str) -> list[str]:
+        """Lines of the worker logs that contain ``text``."""
+        return [line for name in ("w1", "w2") if (self.logs / f"{name}.log").exists()
+                for line in (self.logs / f"{name}.log").read_text(errors="replace").splitlines() if text in line]
 
     def worker_ready(self, name: str) -> bool:
         return " ready." in (self.logs / f"{name}.log").read_text(errors="replace")

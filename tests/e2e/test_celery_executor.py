@@ -2,7 +2,10 @@
 two workers, API server, scheduler and DAG processor started here), with person partitions as mapped
 tasks, and give the same OMOP tables (checksums) as the embedded in-process runs, also when a worker is
 killed in the middle of a partition (the killed try may leave its temporary database file behind:
-the retry writes under its own name and renames, so the merge never reads it).
+the retry writes under its own name and renames, so the merge never reads it), and when the broker
+delivers a task's message twice: the cluster's broker redelivers every message not acknowledged
+within REDELIVERY_AFTER_S seconds, so each longer task is delivered again while it runs (Airflow
+refuses to start a task instance that is already running, and the duplicate is ignored).
 
 Needs PostgreSQL and Redis (``services``); a few minutes (``slow``).
 """
@@ -19,6 +22,7 @@ from connectors.warehouse.checksums import table_checksums
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 SECRET = "e2e-secret"  # the one the in-process runs (tests/e2e/e2e_cli.run_site) use
+REDELIVERY_AFTER_S = 4
 
 
 def _omop(run_dir):
@@ -30,7 +34,8 @@ def _omop(run_dir):
 
 @pytest.fixture(scope="module")
 def cluster(postgres_url, redis_url, tmp_path_factory):
-    c = CeleryCluster(tmp_path_factory.mktemp("airflow_celery"), {"CROSSBRIDGE_SITE_SECRET": SECRET})
+    c = CeleryCluster(tmp_path_factory.mktemp("airflow_celery"), {"CROSSBRIDGE_SITE_SECRET": SECRET},
+                      redelivery_after_s=REDELIVERY_AFTER_S)
     try:
         c.start()
         yield c
@@ -57,6 +62,11 @@ def test_finland_dag_on_celery_matches_the_in_process_run(cluster, fi_run, fi_la
     assert summary["rows_out"] == fi_run["summary"]["rows_out"]
     assert _omop(_run_dir(work, run_id)) == _omop(fi_run["dir"])
     cluster.hosts_seen = {t["hostname"] for t in tis}
+    # duplicate delivery: messages were delivered twice, the second copy refused while the first ran
+    redelivered = cluster.redeliveries()
+    assert redelivered, "no message was delivered twice: the broker's redelivery did not happen"
+    assert cluster.log_lines("ignoring redelivered message")
+    assert all(t["try_number"] == 1 for t in tis), [(t["task_id"], t["try_number"]) for t in tis]
 
 
 def test_taiwan_dag_survives_a_worker_killed_in_a_partition(cluster, tw_run, tw_landing, tmp_path):
