@@ -290,6 +290,9 @@ def validate_omop(
         _collect(result, by_id, records)
         if data_docs:
             session.publish(suite, result, run_name=run_name or "omop", batch_name=table)
+    if data_docs and (counted or counted_errors):
+        _publish_counted(session, specs, records, set(counted or ()) | set(counted_errors or ()),
+                         run_name or "omop", cdm_schema=cdm_schema, vocab_schema=vocab_schema)
     _not_applicable_after_run(specs, records)
     missing = [s.check_id for s in specs if s.check_id not in records]
     if missing:
@@ -300,6 +303,72 @@ def validate_omop(
                              seconds=time.perf_counter() - t0, row_counts=dict(sorted(counts.items())),
                              data_docs=str(docs) if docs else None,
                              suites={t: len(s.expectations) for t, s in suites.items()})
+
+
+#: suffix of the Data Docs suites that show the checks counted in the person partitions
+COUNTED_SUITE_SUFFIX = "counted_in_partitions"
+
+
+def _publish_counted(session: GxSession, specs: list[CheckSpec], records: dict[str, dict[str, Any]],
+                     counted_ids: set[str], run_name: str, *, cdm_schema: str | None,
+                     vocab_schema: str | None) -> None:
+    """Put the checks counted in the person partitions into the Data Docs beside those GX ran: per
+    table one suite ``omop.<table>.counted_in_partitions`` of the same expectations, whose results
+    are the summed counts (what the DQD expectation would have given on the merged database; the
+    partition tasks ran the same SQL, :mod:`validators.partition_checks`)."""
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationSuiteValidationResult,
+        ExpectationValidationResult,
+    )
+
+    from validators.dqd.expectation import register
+
+    expectation_class = register()
+    g = gx()
+    per_table: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
+    for spec in specs:
+        rec = records.get(spec.check_id)
+        if spec.check_id not in counted_ids or rec is None or rec["status"] not in ("passed", "failed", "error"):
+            continue
+        try:
+            query = sql.check_sql(spec, session.dialect, cdm_schema=cdm_schema, vocab_schema=vocab_schema)
+        except sql.UnsupportedCheck:
+            query = ""
+        expectation = expectation_class(
+            check_id=spec.check_id, check_name=spec.check_name, dqd_query=query or "-",
+            threshold=float(spec.threshold), severity_level=catalogue.severity_of(spec),
+            description=(catalogue.render_description(spec) + " (counted in the person partitions)")[:1000],
+            meta={"check_id": spec.check_id, "counted_in": "person partitions",
+                  "kahn_category": catalogue.CHECK_TYPES[spec.check_name].kahn_category})
+        per_table.setdefault(spec.table, []).append((expectation, rec))
+    for table, items in per_table.items():
+        results = []
+        for expectation, rec in items:
+            if rec["status"] == "error":
+                results.append(ExpectationValidationResult(
+                    success=False, expectation_config=expectation.configuration, result={},
+                    exception_info={"raised_exception": True, "exception_message": rec.get("error") or "error",
+                                    "exception_traceback": "counted in the person partitions: " + (rec.get("error") or "error")}))
+                continue
+            violated, denominator = rec["num_violated_rows"], rec["num_denominator_rows"]
+            results.append(ExpectationValidationResult(
+                success=rec["status"] == "passed", expectation_config=expectation.configuration,
+                result={"observed_value": violated / denominator if denominator else 0.0,
+                        "details": {"check_id": rec["check_id"], "num_violated_rows": violated,
+                                    "num_denominator_rows": denominator,
+                                    "threshold_value": float(rec["threshold_value"])}}))
+        passed = sum(1 for r in results if r.success)
+        name = f"omop.{table}.{COUNTED_SUITE_SUFFIX}"
+        suite = g.ExpectationSuite(name=name, expectations=[e for e, _ in items])
+        result = ExpectationSuiteValidationResult(
+            success=passed == len(results), results=results, suite_name=name,
+            statistics={"evaluated_expectations": len(results), "successful_expectations": passed,
+                        "unsuccessful_expectations": len(results) - passed,
+                        "success_percent": 100.0 * passed / len(results) if results else None},
+            meta={"active_batch_definition": {"datasource_name": "person partitions", "data_asset_name": table},
+                  "batch_markers": {}, "batch_spec": {"counted_in": "person partitions", "table_name": table,
+                                                      "data_asset_name": table}})
+        session.publish(suite, result, run_name=run_name, batch_name=f"{table}.{COUNTED_SUITE_SUFFIX}")
 
 
 def _collect(suite_result, specs: Mapping[str, CheckSpec], records: dict[str, dict[str, Any]]) -> None:

@@ -89,6 +89,12 @@ def test_checks_counted_in_partitions_give_the_records_of_one_build(tw_partition
         report = json.loads((tw_partitioned["dir"] / "partitions" / f"p{k:04d}" / "map.json").read_text())
         assert report["checks"]["counted"] > 300 and report["checks"]["errors"] == 0
     assert _quality_records(tw_partitioned["dir"]) == _quality_records(tw_run["dir"])
+    # the Data Docs show them too, per table, beside the suites GX ran on the merged database
+    index = Path(validated["data_docs"])
+    counted_pages = [p for p in (index.parent / "validations").rglob("*.html") if "counted_in_partitions" in p.parts]
+    tables = {p.parts[-5] for p in counted_pages}  # omop/<table>/counted_in_partitions/<run>/<time>/<page>
+    assert {"person", "condition_occurrence", "drug_exposure", "visit_occurrence"} <= tables
+    assert len(counted_pages) == len(tables)
 
 
 def test_partition_check_counts_add_up_to_the_counts_of_the_merged_database(tw_partitioned, monkeypatch):

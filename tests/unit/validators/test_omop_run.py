@@ -4,6 +4,8 @@ status vocabulary (passed / failed / not_applicable / error), thresholds, lost e
 from __future__ import annotations
 
 import datetime as dt
+import re
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -260,3 +262,41 @@ def test_partition_counts_skip_checks_of_missing_tables_and_fields(small_cdm):
         out = partition_check_counts(con, specs)
     assert out["counts"] == {specs[3].check_id: [0, 2]}
     assert set(out["skipped"]) == {specs[0].check_id, specs[1].check_id}
+
+
+def test_checks_counted_elsewhere_are_in_the_data_docs(small_cdm, tmp_path):
+    """Partitioned runs count most checks outside GX; the Data Docs still show every check that ran:
+    per table a suite 'omop.<table>.counted_in_partitions' with the summed counts, errors included."""
+    from validators.omop_run import COUNTED_SUITE_SUFFIX
+    from validators.partition_checks import partition_check_counts
+
+    tables = ["person", "condition_occurrence"]
+    with duckdb.connect(str(small_cdm), read_only=True) as con:
+        counted = {c: tuple(v) for c, v in partition_check_counts(con, catalogue.declared_checks(tables))["counts"].items()}
+    check_id = next(c for c in counted if c.startswith("isRequired.person."))
+    broken = next(c for c in counted if c.startswith("isRequired.condition_occurrence."))
+    counted[check_id] = (1, 4)
+    del counted[broken]
+    session = open_session(small_cdm, project_dir=tmp_path / "gx")
+    try:
+        result = validate_omop(session, database_label="t", tables=tables, counted=counted,
+                               counted_errors={broken: "partition 1 lost its connection"},
+                               data_docs=True, run_name="r1")
+    finally:
+        session.close()
+    index = Path(result.data_docs)
+    pages = {p.parts[-4]: p for p in (index.parent / "validations").rglob("*.html")}
+    # suite names are folders: omop/person/counted_in_partitions/<run>/<time>/<batch>.html
+    counted_pages = {p.parts[-5]: p for p in (index.parent / "validations").rglob("*.html")
+                     if p.parts[-4] == COUNTED_SUITE_SUFFIX}
+    assert set(counted_pages) == set(tables)
+    person = counted_pages["person"].read_text(encoding="utf-8")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", person))
+    field = check_id.split(".", 2)[2]
+    assert re.search(rf"required field {field} is NULL\. \(counted in the person partitions\) 0\.25 ", text), text[:3000]
+    assert "Data asset: person" in text
+    condition = counted_pages["condition_occurrence"].read_text(encoding="utf-8")
+    assert "partition 1 lost its connection" in condition
+    assert pages  # the suites GX ran are there too
+    statuses = {c["check_id"]: c["status"] for c in result.checks}
+    assert statuses[check_id] == "failed" and statuses[broken] == "error"
