@@ -21,6 +21,7 @@ the vocabulary (written with their source value as text).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import json_sql as J
 from .common import ResourceQuery, meta
@@ -183,17 +185,26 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
 
 
+#: a FHIR resource id (FHIR R4 ``id`` datatype): nothing in it needs escaping in JSON
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+#: how many targets one Provenance query handles at a time (memory stays flat with the export's size)
+PROVENANCE_IDS_PER_QUERY = 1_000_000
+
+
 def _write_provenance(con: duckdb.DuckDBPyConnection, ctx: ExportContext, out: Path, ids_by_type: dict[str, list[pa.Array]], *,
                       run_id: str | None, code_version: str, sources: list[str], batch: int) -> int:
-    """One Provenance per ``batch`` resources of a type; returns how many were written."""
+    """One Provenance per ``batch`` resources of a type (ids in order, types in alphabetical order);
+    returns how many were written.
+
+    The target lists are joined in Arrow, a block of at most :data:`PROVENANCE_IDS_PER_QUERY` ids
+    at a time, and DuckDB builds the resources of a block: one query over every target of the export
+    (a window and an ordered ``string_agg``, which DuckDB cannot spill) ran out of its 1.5 GB at
+    10M source rows.  Raises ``ValueError`` for an id that is not a FHIR id."""
     if batch < 1:
         raise ValueError("provenance_batch must be at least 1")
-    parts = [pa.table({"rtype": pa.repeat(pa.scalar(rtype, pa.string()), len(a)), "rid": a.cast(pa.string())})
-             for rtype, arrays in ids_by_type.items() for a in arrays if len(a)]
-    if not parts:
+    types = sorted(t for t, arrays in ids_by_type.items() if any(len(a) for a in arrays))
+    if not types:
         return 0
-    table = pa.concat_tables(parts)
-    con.register("_fx_targets", table)
     recorded = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     who = J.obj(J.field("identifier", J.obj(J.field("system", J.lit("urn:crossbridge:run")),
                                             J.field("value", J.lit(run_id)) if run_id else "NULL")),
@@ -210,23 +221,36 @@ def _write_provenance(con: duckdb.DuckDBPyConnection, ctx: ExportContext, out: P
         J.field("activity", J.codeable(J.constant_coding(DATA_OPERATION, "CREATE", "create"))),
         J.field("agent", agent), entity,
     )
-    try:
-        rows = con.execute(f"""
-            WITH numbered AS (
-                SELECT rtype, rid, (row_number() OVER (PARTITION BY rtype ORDER BY rid) - 1) // {int(batch)} AS chunk
-                FROM _fx_targets),
-            chunks AS (
-                SELECT rtype, chunk, 'prov-' || lower(rtype) || '-' || CAST(chunk + 1 AS VARCHAR) AS pid,
-                       string_agg('{{"reference":' || to_json(rtype || '/' || rid) || '}}', ',' ORDER BY rid) AS targets
-                FROM numbered GROUP BY rtype, chunk)
-            SELECT {resource} FROM chunks ORDER BY rtype, chunk""").fetchall()
-    finally:
-        con.unregister("_fx_targets")
+    per_query = max(batch, PROVENANCE_IDS_PER_QUERY // batch * batch)  # whole Provenances per query
+    written = 0
     with open(out / "Provenance.ndjson", "w", encoding="utf-8", newline="\n") as fh:
-        for (line,) in rows:
-            fh.write(line)
-            fh.write("\n")
-    return len(rows)
+        for rtype in types:
+            ids = pa.chunked_array([a.cast(pa.string()) for a in ids_by_type[rtype] if len(a)]).combine_chunks()
+            bad = pc.invert(pc.fill_null(pc.match_substring_regex(ids, f"^(?:{FHIR_ID.pattern})$"), False))
+            if pc.any(bad).as_py():
+                example = ids.filter(bad)[0].as_py()
+                raise ValueError(f"{rtype} has ids that are not FHIR ids (e.g. {example!r}); Provenance cannot refer to them")
+            ids = ids.take(pc.sort_indices(ids))
+            for start in range(0, len(ids), per_query):
+                block = ids.slice(start, per_query)
+                refs = pc.binary_join_element_wise(f'{{"reference":"{rtype}/', block, '"}', "")
+                offsets = pa.array([*range(0, len(block), batch), len(block)], pa.int32())
+                targets = pc.binary_join(pa.ListArray.from_arrays(offsets, refs), ",")
+                first = start // batch
+                chunks = pa.table({
+                    "chunk": pa.array(range(first, first + len(targets)), pa.int64()),
+                    "pid": pa.array([f"prov-{rtype.lower()}-{c + 1}" for c in range(first, first + len(targets))]),
+                    "targets": targets})
+                con.register("_fx_provenance", chunks)
+                try:
+                    rows = con.execute(f"SELECT {resource} FROM _fx_provenance ORDER BY chunk").fetchall()
+                finally:
+                    con.unregister("_fx_provenance")
+                for (line,) in rows:
+                    fh.write(line)
+                    fh.write("\n")
+                written += len(rows)
+    return written
 
 
 def resource_counts(ndjson_dir: str | Path) -> dict[str, int]:

@@ -185,3 +185,65 @@ def test_model_round_trip_is_identical(tmp_path):
         model = get_fhir_model_class(rtype)
         for r in resources:
             assert json.loads(model(**r).model_dump_json(exclude_none=True)) == r
+
+
+def _reference_provenance(con, ids_by_type: dict[str, list], batch: int) -> list[tuple[str, str, str]]:
+    """The former implementation's (pid, ordered targets) per Provenance: one DuckDB query over every
+    target (a window and an ordered string_agg; it ran out of memory at 10M source rows)."""
+    import pyarrow as pa
+
+    parts = [pa.table({"rtype": pa.repeat(pa.scalar(t, pa.string()), len(a)), "rid": a.cast(pa.string())})
+             for t, arrays in ids_by_type.items() for a in arrays if len(a)]
+    con.register("_ref_targets", pa.concat_tables(parts))
+    rows = con.execute(f"""
+        WITH numbered AS (
+            SELECT rtype, rid, (row_number() OVER (PARTITION BY rtype ORDER BY rid) - 1) // {batch} AS chunk
+            FROM _ref_targets)
+        SELECT 'prov-' || lower(rtype) || '-' || CAST(chunk + 1 AS VARCHAR),
+               '[' || string_agg('{{"reference":' || to_json(rtype || '/' || rid) || '}}', ',' ORDER BY rid) || ']'
+        FROM numbered GROUP BY rtype, chunk ORDER BY rtype, chunk""").fetchall()
+    con.unregister("_ref_targets")
+    return rows
+
+
+def _context(tmp_path: Path):
+    db = tmp_path / "omop.duckdb"
+    with duckdb.connect(str(db)) as c:
+        c.execute(VOCAB)
+        c.execute(CDM)
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{db}' AS src (READ_ONLY)")
+    return con, prepare_context(con, catalog="src", site="taiwan")
+
+
+@pytest.mark.parametrize("batch,per_query", [(1, 1), (2, 3), (3, 6), (4, 1_000_000), (10_000, 1_000_000)])
+def test_provenance_in_blocks_equals_one_query_over_every_target(tmp_path, monkeypatch, batch, per_query):
+    """Targets are joined in Arrow a block at a time (bounded memory); the Provenances, their ids and
+    the order of their targets are those of one query over all targets."""
+    import pyarrow as pa
+
+    from mappings.fhir_r4 import export
+
+    monkeypatch.setattr(export, "PROVENANCE_IDS_PER_QUERY", per_query)
+    ids_by_type = {"Condition": [pa.array(["7", "10", "3"]), pa.array(["1", "22", "2-a", "b.9"])],
+                   "Encounter": [pa.array(["e2", "e1"])], "Patient": [pa.array([], pa.string())],
+                   "Observation": [pa.array([5, 6, 40], pa.int64())]}
+    con, ctx = _context(tmp_path)
+    n = export._write_provenance(con, ctx, tmp_path, ids_by_type, run_id="r", code_version="t", sources=[],
+                                 batch=batch)
+    got = [json.loads(line) for line in (tmp_path / "Provenance.ndjson").read_text().splitlines()]
+    expected = _reference_provenance(con, ids_by_type, batch)
+    assert n == len(got) == len(expected)
+    assert [(p["id"], json.dumps(p["target"], separators=(",", ":"))) for p in got] == \
+        [(pid, targets) for pid, targets in expected]
+
+
+def test_provenance_refuses_ids_that_are_not_fhir_ids(tmp_path):
+    import pyarrow as pa
+
+    from mappings.fhir_r4 import export
+
+    con, ctx = _context(tmp_path)
+    with pytest.raises(ValueError, match=r"Condition has ids that are not FHIR ids \(e.g. 'a\"b'\)"):
+        export._write_provenance(con, ctx, tmp_path, {"Condition": [pa.array(["ok", 'a"b'])]}, run_id="r",
+                                 code_version="t", sources=[], batch=10)
