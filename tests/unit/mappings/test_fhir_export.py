@@ -27,7 +27,8 @@ CDM = (FIXTURES / "cdm.sql").read_text()
 
 
 
-def _export(tmp_path: Path, site: str | None = "taiwan", cdm: str = CDM) -> tuple[dict, dict[str, list[dict]]]:
+def _context(tmp_path: Path, site: str | None = "taiwan", cdm: str = CDM):
+    """A connection with the fixture CDM attached as ``src``, and its export context."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     db = tmp_path / "omop.duckdb"
     with duckdb.connect(str(db)) as c:
@@ -35,7 +36,11 @@ def _export(tmp_path: Path, site: str | None = "taiwan", cdm: str = CDM) -> tupl
         c.execute(cdm)
     con = duckdb.connect()
     con.execute(f"ATTACH '{db}' AS src (READ_ONLY)")
-    ctx = prepare_context(con, catalog="src", site=site)
+    return con, prepare_context(con, catalog="src", site=site)
+
+
+def _export(tmp_path: Path, site: str | None = "taiwan", cdm: str = CDM) -> tuple[dict, dict[str, list[dict]]]:
+    con, ctx = _context(tmp_path, site, cdm)
     report = export_fhir(con, ctx, tmp_path / "out", run_id="run-1", code_version="t", sources=["omop.duckdb"])
     out = {p.stem: [json.loads(line) for line in p.read_text().splitlines()]
            for p in sorted((tmp_path / "out").glob("*.ndjson"))}
@@ -204,16 +209,6 @@ def _reference_provenance(con, ids_by_type: dict[str, list], batch: int) -> list
         FROM numbered GROUP BY rtype, chunk ORDER BY rtype, chunk""").fetchall()
     con.unregister("_ref_targets")
     return rows
-
-
-def _context(tmp_path: Path):
-    db = tmp_path / "omop.duckdb"
-    with duckdb.connect(str(db)) as c:
-        c.execute(VOCAB)
-        c.execute(CDM)
-    con = duckdb.connect()
-    con.execute(f"ATTACH '{db}' AS src (READ_ONLY)")
-    return con, prepare_context(con, catalog="src", site="taiwan")
 
 
 @pytest.mark.parametrize("batch,per_query", [(1, 1), (2, 3), (3, 6), (4, 1_000_000), (10_000, 1_000_000)])
