@@ -29,6 +29,7 @@ from typing import Any
 
 from terminology.omop_cdm import CDM
 from validators.dqd import catalogue, sql
+from validators.dqd.expectation import check_result, passes
 from validators.dqd.spec import CheckSpec
 from validators.gx_engine import GxSession, exception_message, gx
 from validators.sql_text import quote_ident
@@ -243,34 +244,26 @@ def validate_omop(
     for table, table_specs in per_table.items():
         expectations = []
         queries: dict[str, tuple[str, int]] = {}  # check_id -> (query, index in its row)
-        groups: dict[str, list[tuple[str, sql.CheckParts]]] = {}  # body -> the table's checks with it
+        groups, unsupported = sql.grouped(table_specs, session.dialect, cdm_schema=cdm_schema,
+                                          vocab_schema=vocab_schema)
         for spec in table_specs:
-            try:
+            if spec.check_id in unsupported:
+                records[spec.check_id] = _record(spec, status="error", error=unsupported[spec.check_id])
+            else:
                 queries[spec.check_id] = (sql.check_sql(spec, session.dialect, cdm_schema=cdm_schema,
                                                         vocab_schema=vocab_schema), 0)
-                parts = sql.check_parts(spec, session.dialect, cdm_schema=cdm_schema, vocab_schema=vocab_schema)
-            except sql.UnsupportedCheck as exc:
-                records[spec.check_id] = _record(spec, status="error", error=str(exc))
-                continue
-            groups.setdefault(parts.body, []).append((spec.check_id, parts))
         if share_queries:
             for members in groups.values():
                 if len(members) < 2:
                     continue
                 group = sql.group_sql([p for _, p in members])
-                register_group(group, [queries[cid][0] for cid, _ in members])
-                for i, (cid, _) in enumerate(members):
-                    queries[cid] = (group, i)
+                register_group(group, [queries[spec.check_id][0] for spec, _ in members])
+                for i, (spec, _) in enumerate(members):
+                    queries[spec.check_id] = (group, i)
         for spec in table_specs:
-            if spec.check_id not in queries:
-                continue
-            query, index = queries[spec.check_id]
-            expectations.append(expectation_class(
-                check_id=spec.check_id, check_name=spec.check_name, dqd_query=query, dqd_index=index,
-                threshold=float(spec.threshold), severity_level=catalogue.severity_of(spec),
-                description=catalogue.render_description(spec)[:1000],
-                meta={"check_id": spec.check_id, "kahn_category": catalogue.CHECK_TYPES[spec.check_name].kahn_category},
-            ))
+            if spec.check_id in queries:
+                query, index = queries[spec.check_id]
+                expectations.append(_expectation(expectation_class, spec, query, index))
         # built in one go: add_expectation compares each new expectation with all before it (quadratic);
         # the constructor logs and drops an invalid expectation, which the count below turns into an error
         suite = g.ExpectationSuite(name=f"omop.{table}", expectations=expectations)
@@ -333,30 +326,23 @@ def _publish_counted(session: GxSession, specs: list[CheckSpec], records: dict[s
         try:
             query = sql.check_sql(spec, session.dialect, cdm_schema=cdm_schema, vocab_schema=vocab_schema)
         except sql.UnsupportedCheck:
-            query = ""
-        expectation = expectation_class(
-            check_id=spec.check_id, check_name=spec.check_name, dqd_query=query or "-",
-            threshold=float(spec.threshold), severity_level=catalogue.severity_of(spec),
-            description=(catalogue.render_description(spec) + " (counted in the person partitions)")[:1000],
-            meta={"check_id": spec.check_id, "counted_in": "person partitions",
-                  "kahn_category": catalogue.CHECK_TYPES[spec.check_name].kahn_category})
+            query = "-"
+        expectation = _expectation(expectation_class, spec, query, counted_in="person partitions")
         per_table.setdefault(spec.table, []).append((expectation, rec))
     for table, items in per_table.items():
         results = []
         for expectation, rec in items:
             if rec["status"] == "error":
+                error = rec.get("error") or "error"
                 results.append(ExpectationValidationResult(
                     success=False, expectation_config=expectation.configuration, result={},
-                    exception_info={"raised_exception": True, "exception_message": rec.get("error") or "error",
-                                    "exception_traceback": "counted in the person partitions: " + (rec.get("error") or "error")}))
-                continue
-            violated, denominator = rec["num_violated_rows"], rec["num_denominator_rows"]
-            results.append(ExpectationValidationResult(
-                success=rec["status"] == "passed", expectation_config=expectation.configuration,
-                result={"observed_value": violated / denominator if denominator else 0.0,
-                        "details": {"check_id": rec["check_id"], "num_violated_rows": violated,
-                                    "num_denominator_rows": denominator,
-                                    "threshold_value": float(rec["threshold_value"])}}))
+                    exception_info={"raised_exception": True, "exception_message": error,
+                                    "exception_traceback": f"counted in the person partitions: {error}"}))
+            else:
+                results.append(ExpectationValidationResult(
+                    expectation_config=expectation.configuration,
+                    **check_result(rec["check_id"], rec["num_violated_rows"], rec["num_denominator_rows"],
+                                   rec["threshold_value"])))
         passed = sum(1 for r in results if r.success)
         name = f"omop.{table}.{COUNTED_SUITE_SUFFIX}"
         suite = g.ExpectationSuite(name=name, expectations=[e for e, _ in items])
@@ -369,6 +355,19 @@ def _publish_counted(session: GxSession, specs: list[CheckSpec], records: dict[s
                   "batch_markers": {}, "batch_spec": {"counted_in": "person partitions", "table_name": table,
                                                       "data_asset_name": table}})
         session.publish(suite, result, run_name=run_name, batch_name=f"{table}.{COUNTED_SUITE_SUFFIX}")
+
+
+def _expectation(expectation_class, spec: CheckSpec, query: str, index: int = 0, *, counted_in: str | None = None):
+    """The DQD expectation of ``spec`` over ``query`` (its counts at ``index`` of the query's row);
+    ``counted_in`` names where a check counted outside GX was counted (Data Docs only)."""
+    meta = {"check_id": spec.check_id, "kahn_category": catalogue.CHECK_TYPES[spec.check_name].kahn_category}
+    description = catalogue.render_description(spec)
+    if counted_in:
+        meta["counted_in"] = counted_in
+        description += f" (counted in the {counted_in})"
+    return expectation_class(check_id=spec.check_id, check_name=spec.check_name, dqd_query=query, dqd_index=index,
+                             threshold=float(spec.threshold), severity_level=catalogue.severity_of(spec),
+                             description=description[:1000], meta=meta)
 
 
 def _collect(suite_result, specs: Mapping[str, CheckSpec], records: dict[str, dict[str, Any]]) -> None:
@@ -394,7 +393,7 @@ def _judged(spec: CheckSpec, violated: int, denominator: int, success: bool | No
         return _record(spec, status="not_applicable", num_violated_rows=0, num_denominator_rows=0,
                        not_applicable_reason=reason)
     if success is None:
-        success = violated / denominator * 100.0 <= float(spec.threshold)
+        success = passes(violated, denominator, spec.threshold)
     return _record(spec, status="passed" if success else "failed", num_violated_rows=violated,
                    pct_violated_rows=round(violated / denominator, 6), num_denominator_rows=denominator)
 

@@ -67,33 +67,27 @@ def partition_check_counts(con: duckdb.DuckDBPyConnection, specs: Iterable[Check
         columns.setdefault(str(table).lower(), set()).add(str(column).lower())
     present = {t: 1 for t in columns}  # emptiness is decided on the merged database, not here
     counts: dict[str, list[int]] = {}
-    errors: dict[str, str] = {}
     skipped: dict[str, str] = {}
-    groups: dict[str, list[tuple[str, sql.CheckParts]]] = {}
+    wanted = []
     for spec in partition_specs(specs):
         reason = sql.not_applicable_reason(spec, columns, present)
-        if reason is not None:
+        if reason is None:
+            wanted.append(spec)
+        else:
             skipped[spec.check_id] = reason
-            continue
-        try:
-            parts = sql.check_parts(spec, "duckdb")
-        except sql.UnsupportedCheck as exc:
-            errors[spec.check_id] = str(exc)
-            continue
-        groups.setdefault(parts.body, []).append((spec.check_id, parts))
-    by_id = {s.check_id: s for s in specs}
+    groups, errors = sql.grouped(wanted, "duckdb")
     for members in groups.values():  # one query per table and body, as in validate_omop
         try:
             row = con.execute(sql.group_sql([p for _, p in members])).fetchone()
-            for i, (check_id, _) in enumerate(members):
-                counts[check_id] = [int(row[2 * i] or 0), int(row[2 * i + 1] or 0)]
+            for i, (spec, _) in enumerate(members):
+                counts[spec.check_id] = [int(row[2 * i] or 0), int(row[2 * i + 1] or 0)]
         except duckdb.Error:
-            for check_id, _ in members:  # each on its own: one bad check errors alone
+            for spec, _ in members:  # each on its own: one bad check errors alone
                 try:
-                    v, d = con.execute(sql.check_sql(by_id[check_id], "duckdb")).fetchone()
-                    counts[check_id] = [int(v or 0), int(d or 0)]
+                    v, d = con.execute(sql.check_sql(spec, "duckdb")).fetchone()
+                    counts[spec.check_id] = [int(v or 0), int(d or 0)]
                 except duckdb.Error as exc:
-                    errors[check_id] = str(exc).splitlines()[0][:500]
+                    errors[spec.check_id] = str(exc).splitlines()[0][:500]
     return {"counts": counts, "errors": errors, "skipped": skipped}
 
 
@@ -105,8 +99,9 @@ def added_up(docs: Sequence[Mapping[str, Any]], partitions: int) -> dict[str, An
     belongs to another partition or split."""
     for k, doc in enumerate(docs):
         if doc.get("partitions") != partitions or doc.get("partition") != k:
-            raise PartitionChecksError(f"counts of another partition or split: got those of partition "
-                                       f"{doc.get('partition')} of {doc.get('partitions')}, expected {k} of {partitions}")
+            got = f"{doc.get('partition')} of {doc.get('partitions')}"
+            raise PartitionChecksError(f"counts of another partition or split: got those of partition {got}, "
+                                       f"expected {k} of {partitions}")
     errors: dict[str, str] = {}
     for k, doc in enumerate(docs):
         for check_id, message in doc["errors"].items():

@@ -231,7 +231,8 @@ def _write_provenance(con: duckdb.DuckDBPyConnection, ctx: ExportContext, out: P
             bad = pc.invert(pc.fill_null(pc.match_substring_regex(ids, f"^(?:{FHIR_ID.pattern})$"), False))
             if pc.any(bad).as_py():
                 example = ids.filter(bad)[0].as_py()
-                raise ValueError(f"{rtype} has ids that are not FHIR ids (e.g. {example!r}); Provenance cannot refer to them")
+                raise ValueError(f"{rtype} has ids that are not FHIR ids (e.g. {example!r}); "
+                                 "Provenance cannot refer to them")
             ids = ids.take(pc.sort_indices(ids))
             for start in range(0, len(ids), per_query):
                 block = ids.slice(start, per_query)

@@ -40,6 +40,28 @@ def forget_groups() -> None:
     _GROUP_MEMBERS.clear()
 
 
+def passes(violated: int, denominator: int, threshold: float) -> bool:
+    """The DQD rule: the share of violated rows, in percent, is at most the threshold."""
+    return (violated / denominator if denominator else 0.0) * 100.0 <= float(threshold)
+
+
+def check_result(check_id: str, violated: int, denominator: int, threshold: float) -> dict[str, Any]:
+    """The expectation's result for a check's counts (also what the Data Docs show for checks
+    counted outside GX, :func:`validators.omop_run.validate_omop`)."""
+    return {
+        "success": passes(violated, denominator, threshold),
+        "result": {
+            "observed_value": violated / denominator if denominator else 0.0,
+            "details": {
+                "check_id": check_id,
+                "num_violated_rows": violated,
+                "num_denominator_rows": denominator,
+                "threshold_value": float(threshold),
+            },
+        },
+    }
+
+
 class CheckQueryError(RuntimeError):
     """A check's own query failed (after its group's query failed)."""
 
@@ -111,19 +133,7 @@ def register() -> Any:
             violated, denominator = row[2 * self.dqd_index], row[2 * self.dqd_index + 1]
             if isinstance(violated, Exception):
                 raise violated
-            pct = violated / denominator if denominator else 0.0
-            return {
-                "success": pct * 100.0 <= float(self.threshold),
-                "result": {
-                    "observed_value": pct,
-                    "details": {
-                        "check_id": self.check_id,
-                        "num_violated_rows": violated,
-                        "num_denominator_rows": denominator,
-                        "threshold_value": float(self.threshold),
-                    },
-                },
-            }
+            return check_result(self.check_id, violated, denominator, self.threshold)
 
     _CLASSES["metric"] = DqdCheckCounts
     _CLASSES["expectation"] = ExpectDqdCheckToPass

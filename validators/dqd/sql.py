@@ -558,6 +558,22 @@ def check_parts(spec: CheckSpec, dialect: str, *, cdm_schema: str | None = None,
     return CheckParts(query.violated, query.denominator, query.body.rstrip())
 
 
+def grouped(specs: Iterable[CheckSpec], dialect: str, *, cdm_schema: str | None = None,
+            vocab_schema: str | None = None) -> tuple[dict[str, list[tuple[CheckSpec, CheckParts]]], dict[str, str]]:
+    """The checks of ``specs`` by the body (FROM/JOIN/WHERE) their queries share, in order — each
+    group is one :func:`group_sql` query per table — and the checks that have no parts, with why."""
+    groups: dict[str, list[tuple[CheckSpec, CheckParts]]] = {}
+    unsupported: dict[str, str] = {}
+    for spec in specs:
+        try:
+            parts = check_parts(spec, dialect, cdm_schema=cdm_schema, vocab_schema=vocab_schema)
+        except UnsupportedCheck as exc:
+            unsupported[spec.check_id] = str(exc)
+            continue
+        groups.setdefault(parts.body, []).append((spec, parts))
+    return groups, unsupported
+
+
 def group_sql(parts: Iterable[CheckParts]) -> str:
     """ONE query for checks sharing one body: one row ``(v_0, d_0, v_1, d_1, ...)`` (BIGINT), check
     *i*'s numerator and denominator -- the values each check's own query gives, since every
