@@ -27,6 +27,7 @@ from pathlib import Path
 import duckdb
 
 from connectors.layout import PROVENANCE, staging_columns
+from connectors.partitioning import PartitionReport, TableWriter
 
 
 class ConsolidateInvariantError(RuntimeError):
@@ -48,6 +49,7 @@ class TableConsolidation:
 @dataclass
 class ConsolidateReport:
     tables: dict[str, TableConsolidation] = field(default_factory=dict)
+    partition: PartitionReport | None = None  # how tables/ was split into person partitions (None: not split)
 
     def to_dict(self) -> dict:
         """Plain-data form (JSON-serialisable) for the run ledger."""
@@ -160,6 +162,7 @@ def reconcile(
     report: ConsolidateReport,
     reasons: dict[str, str],
     has_merged: bool,
+    out: TableWriter,
 ) -> None:
     """Write quarantine (``q_<type>``) and merged (``m_<type>``, if ``has_merged``) files, count, and
     check rows_in = out + quarantined + merged."""
@@ -179,8 +182,7 @@ def reconcile(
         )
         entry.merged = count_reasons(con, f"SELECT reason FROM m_{k}")
         copy_parquet(con, m_query, staging / "merged" / f"{k}.parquet")
-    out_glob = lit(str(staging / "tables" / k / "*.parquet"))
-    entry.rows_out = con.execute(f"SELECT count(*) FROM read_parquet({out_glob})").fetchone()[0]
+    entry.rows_out = con.execute(f"SELECT count(*) FROM {out.whole_sql(k)}").fetchone()[0]
     total = entry.rows_out + sum(entry.quarantined.values()) + sum(entry.merged.values())
     if total != entry.rows_in:
         raise ConsolidateInvariantError(
@@ -197,25 +199,34 @@ def consolidate(
     merged_types: Iterable[str],
     memory_limit: str,
     threads: int,
+    partitions: int = 1,
+    table_columns=None,
 ) -> ConsolidateReport:
     """The frame every site's consolidation runs in.
 
     Clears the previous outputs of ``file_types``, removes exact duplicates
     (:func:`dedupe`) of every staged type, calls the site's
-    ``rules(con, staging, present, report)`` (which writes ``tables/`` and adds
-    to ``q_<type>`` / ``m_<type>``), then :func:`reconcile` s every type
-    (``merged_types`` write ``merged/``).
+    ``rules(con, out, present, report)`` (which writes ``tables/`` through
+    ``out``, a :class:`~connectors.partitioning.TableWriter`, and adds to
+    ``q_<type>`` / ``m_<type>``), then :func:`reconcile` s every type
+    (``merged_types`` write ``merged/``).  With ``partitions`` > 1 the tables
+    are written split into person partitions (``table_columns(file type)``:
+    the consolidated schema, which says which types carry a person); the
+    split is ``report.partition``.
     """
     staging = Path(staging)
     file_types = tuple(file_types)
     merged_types = frozenset(merged_types)
     clear_outputs(staging, file_types)
     report = ConsolidateReport()
+    out = TableWriter(staging / "tables", partitions, file_types, table_columns)
     with open_duckdb(staging, memory_limit, threads) as con:
         present = present_types(staging, file_types)
+        out.present = {ft.key for ft in present}
         for ft in present:
             dedupe(con, staging, ft, report)
-        rules(con, staging, present, report)
+        rules(con, out, present, report)
         for ft in present:
-            reconcile(con, staging, ft, report, reasons, ft.key in merged_types)
+            reconcile(con, staging, ft, report, reasons, ft.key in merged_types, out)
+    report.partition = out.finish()
     return report

@@ -184,12 +184,153 @@ def partition_staging(tables_dir: Path, out_dir: Path, file_types: Iterable, tab
     return report
 
 
+class TableWriter:
+    """Where consolidation writes each consolidated table, split into person partitions as it is written.
+
+    With ``n`` = 1 a table is one file, ``<tables_dir>/<t>/part-0.parquet``.  With ``n`` > 1 a
+    ``person`` or ``parent`` table (:func:`placement`) is written straight into its partitions,
+    ``<tables_dir>/<t>/_part=<k>/*.parquet`` (the rows and placement rules of
+    :func:`partition_staging`, without writing the table twice); a ``replicated`` one stays one
+    file, and a table with no rows is one empty ``part-0.parquet``.  A child is placed through the
+    written rows of its parent, so parents are written first (:class:`ValueError` otherwise).
+    :meth:`whole_sql` reads a table whole in either layout.  After writing, :attr:`report` holds
+    the same :class:`PartitionReport` as :func:`partition_staging` (``None`` when ``n`` = 1);
+    the rows counted in the partitions are checked against the rows written
+    (:class:`PartitionInvariantError`).
+    """
+
+    def __init__(self, tables_dir: Path, n: int = 1, file_types: Iterable = (), table_columns=None):
+        if n < 1:
+            raise ValueError(f"partitions must be >= 1, got {n}")
+        if n > 1 and table_columns is None:
+            raise ValueError("a partitioned TableWriter needs the file types' table_columns")
+        self.tables_dir = Path(tables_dir)
+        self.n = n
+        self.plan = {tp.table: tp for tp in placement(file_types, table_columns)} if n > 1 else {}
+        self.report: PartitionReport | None = PartitionReport(n) if n > 1 else None
+        self.written: dict[str, int] = {}
+        self.present: set[str] | None = None  # the tables that will be written (None: unknown)
+        self._keys: dict[tuple[str, tuple[str, ...]], str] = {}
+
+    def whole_sql(self, table: str) -> str:
+        """``read_parquet`` of every row of a written ``table`` (either layout)."""
+        return (f"read_parquet({_lit(str(self.tables_dir / table / '**' / '*.parquet'))}, "
+                "hive_partitioning = false)")
+
+    def partition_sql(self, person_key_sql: str) -> str:
+        """SQL: the partition of a person_key expression (``0`` when the writer does not partition)."""
+        return partition_of_sql(person_key_sql, self.n) if self.n > 1 else "0"
+
+    def write(self, con: duckdb.DuckDBPyConnection, table: str, query: str, *, placed: bool = False) -> int:
+        """Write the rows of ``query`` as ``table``; returns the rows written.
+
+        ``placed``: the query already yields each row's partition as a last column ``_part``,
+        computed by the caller through the same link to the same parent rows as the placement
+        (e.g. the join that keeps an order of a kept claim also gives the claim's partition);
+        saves the writer's own join.  The column is not written.
+        """
+        if placed:
+            query = f"SELECT * EXCLUDE ({PARTITION_COLUMN}), {PARTITION_COLUMN} FROM ({query})"
+        if table in self.written:
+            raise ValueError(f"{table} was already written")
+        folder = self.tables_dir / table
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tp = self.plan.get(table)
+        if self.n > 1 and tp is None:
+            raise ValueError(f"{table} is not one of the file types the writer was given")
+        if tp is None or tp.how == "replicated":
+            rows = self._single(con, folder, f"SELECT * EXCLUDE ({PARTITION_COLUMN}) FROM ({query})" if placed
+                                else query)
+            if tp is not None:
+                self.report.tables[table] = {"placement": "replicated", "rows": rows}
+        else:
+            if placed and tp.how != "parent":
+                raise ValueError(f"{table} is placed by {tp.how}, not by a parent: it cannot come placed")
+            rows = self._partitioned(con, tp, folder, query, placed)
+        self.written[table] = rows
+        return rows
+
+    def finish(self) -> PartitionReport | None:
+        """The partition report, with an entry (0 rows) for every planned table that was not written."""
+        if self.report is None:
+            return None
+        for table, tp in self.plan.items():
+            if table not in self.report.tables:
+                entry: dict = {"placement": tp.how, "rows": 0}
+                if tp.how == "parent":
+                    entry["parent"] = tp.parent
+                if tp.how != "replicated":
+                    entry["rows_per_partition"] = [0] * self.n
+                self.report.tables[table] = entry
+        self.report.tables = {t: self.report.tables[t] for t in self.plan}  # placement order, as partition_staging
+        return self.report
+
+    def _single(self, con: duckdb.DuckDBPyConnection, folder: Path, query: str) -> int:
+        folder.mkdir(exist_ok=True)
+        return int(con.execute(f"COPY ({query}) TO {_lit(str(folder / 'part-0.parquet'))} "
+                               "(FORMAT parquet, COMPRESSION zstd)").fetchall()[0][0])
+
+    def _partitioned(self, con: duckdb.DuckDBPyConnection, tp: TablePlacement, folder: Path, query: str,
+                     placed: bool) -> int:
+        if placed:
+            placed_sql = f"SELECT * REPLACE (coalesce({PARTITION_COLUMN}, 0) AS {PARTITION_COLUMN}) FROM ({query})"
+        elif tp.how == "person":
+            placed_sql = f"SELECT *, {partition_of_sql(PERSON_KEY, self.n)} AS {PARTITION_COLUMN} FROM ({query})"
+        else:
+            keys = self._parent_keys(con, tp.parent, tp.parent_columns)
+            if keys is None:  # the parent has no rows: every child goes to partition 0
+                placed_sql = f"SELECT *, 0 AS {PARTITION_COLUMN} FROM ({query})"
+            else:
+                on = " AND ".join(f"c.{_q(a)} = k.{_q(b)}" for a, b in zip(tp.columns, tp.parent_columns))
+                placed_sql = (f"SELECT c.*, coalesce(k.{PARTITION_COLUMN}, 0) AS {PARTITION_COLUMN} "
+                              f"FROM ({query}) c LEFT JOIN {keys} k ON {on}")
+        entry: dict = {"placement": tp.how}
+        if tp.how == "parent":
+            entry["parent"] = tp.parent
+        self.report.tables[tp.table] = entry
+        rows = int(con.execute(f"COPY ({placed_sql}) TO {_lit(str(folder))} "
+                               f"(FORMAT parquet, PARTITION_BY ({PARTITION_COLUMN}), COMPRESSION zstd)"
+                               ).fetchall()[0][0])
+        entry["rows"] = rows
+        if not rows:  # a schema for readers of the whole table; no partition has rows
+            shutil.rmtree(folder, ignore_errors=True)
+            self._single(con, folder, f"SELECT * FROM ({query}) LIMIT 0")
+            entry["rows_per_partition"] = [0] * self.n
+            return 0
+        counts = dict(con.execute(
+            f"SELECT {PARTITION_COLUMN}, count(*) FROM read_parquet({_lit(str(folder / '*' / '*.parquet'))}, "
+            "hive_partitioning = true) GROUP BY 1").fetchall())
+        per = [int(counts.get(k, 0)) for k in range(self.n)]
+        entry["rows_per_partition"] = per
+        if sum(per) != rows:
+            raise PartitionInvariantError(f"{tp.table}: {rows} rows written but {sum(per)} in the partitions ({per})")
+        return rows
+
+    def _parent_keys(self, con: duckdb.DuckDBPyConnection, parent: str, cols: tuple[str, ...]) -> str | None:
+        """A temp table (parent key columns..., _part): the lowest partition holding each key (None: no rows)."""
+        if parent not in self.written and self.present is not None and parent not in self.present:
+            return None  # the parent has no staged rows at all
+        if parent not in self.written:
+            raise ValueError(f"the children of {parent} are written before {parent} itself: write parents first")
+        if not self.written[parent]:
+            return None
+        name = self._keys.get((parent, cols))
+        if name is None:
+            name = self._keys[(parent, cols)] = f"_keys_{len(self._keys)}"
+            sel = ", ".join(_q(c) for c in cols)
+            src = _lit(str(self.tables_dir / parent / "*" / "*.parquet"))
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {sel}, min({PARTITION_COLUMN}) AS "
+                        f"{PARTITION_COLUMN} FROM read_parquet({src}, hive_partitioning = true) "
+                        f"WHERE {' AND '.join(f'{_q(c)} IS NOT NULL' for c in cols)} GROUP BY {sel}")
+        return name
+
+
 def partition_folder(out_dir: Path, table: str, k: int) -> Path:
     """Where partition ``k`` of ``table`` lies (may not exist: no rows there)."""
     return out_dir / table / f"{PARTITION_COLUMN}={k}"
 
 
 __all__ = [
-    "PARTITION_COLUMN", "PartitionInvariantError", "PartitionReport", "TablePlacement", "partition_folder",
+    "PARTITION_COLUMN", "PartitionInvariantError", "PartitionReport", "TablePlacement", "TableWriter", "partition_folder",
     "partition_of_sql", "partition_staging", "placement", "python_partition_of",
 ]

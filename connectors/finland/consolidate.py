@@ -43,12 +43,12 @@ from connectors.consolidation import (
     ConsolidateReport,
     clear_outputs,
     consolidate,
-    copy_parquet,
     lit,
     output_columns,
     q,
 )
 from connectors.finland.layout import FILE_TYPES, QUARANTINE_REASONS, staging_columns
+from connectors.partitioning import TableWriter
 
 MERGE_REASONS = {
     "episode_update": "a Hilmo row reporting an episode again (open at a year end); the final report is kept",
@@ -81,31 +81,31 @@ def table_columns(ft) -> list[tuple[str, str]]:
     return staging_columns(ft)
 
 
-def consolidate_finland(staging: Path, memory_limit: str = "1GB", threads: int = 2) -> ConsolidateReport:
-    """Apply the consolidation rules (module docstring) to ``staging/raw`` and write tables/, quarantine/, merged/."""
-    return consolidate(staging, FILE_TYPES, QUARANTINE_REASONS, _rules, ("hilmo",), memory_limit, threads)
+def consolidate_finland(staging: Path, memory_limit: str = "1GB", threads: int = 2,
+                        partitions: int = 1) -> ConsolidateReport:
+    """Apply the consolidation rules (module docstring) to ``staging/raw`` and write tables/, quarantine/,
+    merged/; with ``partitions`` > 1, tables/ split into person partitions as it is written
+    (:class:`connectors.partitioning.TableWriter`)."""
+    return consolidate(staging, FILE_TYPES, QUARANTINE_REASONS, _rules, ("hilmo",), memory_limit, threads,
+                       partitions, table_columns)
 
 
-def _rules(con: duckdb.DuckDBPyConnection, staging: Path, present: list, report: ConsolidateReport) -> None:
+def _rules(con: duckdb.DuckDBPyConnection, out: TableWriter, present: list, report: ConsolidateReport) -> None:
     keys = {ft.key for ft in present}
     for ft in present:  # parents (and plain tables) first: children look up the kept parents
         if ft.key == "hilmo":
-            _episodes(con, staging, ft)
+            _episodes(con, out, ft)
         elif ft.key in KEYS:
-            _keyed(con, staging, ft, KEYS[ft.key])
+            _keyed(con, out, ft, KEYS[ft.key])
         elif ft.key not in CHILDREN:
-            copy_parquet(con, f"SELECT {output_columns(ft, [])} FROM u_{ft.key}", _out(staging, ft))
+            out.write(con, ft.key, f"SELECT {output_columns(ft, [])} FROM u_{ft.key}")
     for ft in present:
         if ft.key in CHILDREN:
             parent, id_col, reason = CHILDREN[ft.key]
-            _children(con, staging, ft, parent if parent in keys else None, id_col, reason)
+            _children(con, out, ft, parent if parent in keys else None, id_col, reason)
 
 
-def _out(staging: Path, ft) -> Path:
-    return staging / "tables" / ft.key / "part-0.parquet"
-
-
-def _episodes(con: duckdb.DuckDBPyConnection, staging: Path, ft) -> None:
+def _episodes(con: duckdb.DuckDBPyConnection, out: TableWriter, ft) -> None:
     """Rule (b) for Hilmo: episode updates merged into the final report; key clashes quarantined."""
     k = ft.key
     match = ", ".join(q(c) for c in _EPISODE_MATCH)
@@ -147,16 +147,16 @@ def _episodes(con: duckdb.DuckDBPyConnection, staging: Path, ft) -> None:
                'HILMO_ID ' || "HILMO_ID" || ' already belongs to another person or admission date'
         FROM c_{k} WHERE NOT _owner"""
     )
-    copy_parquet(
+    out.write(
         con,
+        k,
         f"""SELECT {output_columns(ft, [])} FROM u_{k} u
         SEMI JOIN (SELECT _source_file, _row_number FROM c_{k} WHERE _owner AND _rank = 1) c
                ON c._source_file = u._source_file AND c._row_number = u._row_number""",
-        _out(staging, ft),
     )
 
 
-def _keyed(con: duckdb.DuckDBPyConnection, staging: Path, ft, key: tuple[str, ...]) -> None:
+def _keyed(con: duckdb.DuckDBPyConnection, out: TableWriter, ft, key: tuple[str, ...]) -> None:
     """Rule (b): the first row per key is kept; later rows with the same key -> duplicate_key."""
     k = ft.key
     part = ", ".join(q(c) for c in key)
@@ -175,20 +175,21 @@ def _keyed(con: duckdb.DuckDBPyConnection, staging: Path, ft, key: tuple[str, ..
                {lit(label + ' already given by ')} || _first_source || ' line ' || CAST(_first_row AS VARCHAR)
         FROM c_{k} WHERE _rank > 1"""
     )
-    copy_parquet(
+    out.write(
         con,
+        k,
         f"""SELECT {output_columns(ft, [])} FROM u_{k} u
         SEMI JOIN (SELECT _source_file, _row_number FROM c_{k} WHERE _rank = 1) c
                ON c._source_file = u._source_file AND c._row_number = u._row_number""",
-        _out(staging, ft),
     )
 
 
-def _children(con: duckdb.DuckDBPyConnection, staging: Path, ft, parent: str | None, id_col: str, reason: str) -> None:
+def _children(con: duckdb.DuckDBPyConnection, out: TableWriter, ft, parent: str | None, id_col: str, reason: str
+              ) -> None:
     """Rule (c): child rows need a kept parent row."""
     k = ft.key
     parents = (
-        f"SELECT DISTINCT {q(id_col)} FROM read_parquet({lit(str(staging / 'tables' / parent / '*.parquet'))})"
+        f"SELECT DISTINCT {q(id_col)} FROM {out.whole_sql(parent)}"
         if parent is not None else f"SELECT CAST(NULL AS VARCHAR) AS {q(id_col)} WHERE false"
     )
     con.execute(
@@ -196,7 +197,7 @@ def _children(con: duckdb.DuckDBPyConnection, staging: Path, ft, parent: str | N
         SELECT s.*, p.{q(id_col)} IS NOT NULL AS _has_parent
         FROM u_{k} s LEFT JOIN ({parents}) p ON p.{q(id_col)} = s.{q(id_col)}"""
     )
-    copy_parquet(con, f"SELECT {output_columns(ft, [])} FROM c_{k} WHERE _has_parent", _out(staging, ft))
+    out.write(con, k, f"SELECT {output_columns(ft, [])} FROM c_{k} WHERE _has_parent")
     con.execute(
         f"""INSERT INTO q_{k}
         SELECT _source_file, _row_number, {lit(k)}, {lit(reason)}, {lit(id_col)},

@@ -57,10 +57,10 @@ from connectors.consolidation import (  # noqa: F401  (ConsolidateInvariantError
     consolidate,
     data_columns,
 )
-from connectors.consolidation import copy_parquet as _copy
 from connectors.consolidation import lit as _lit
 from connectors.consolidation import output_columns
 from connectors.consolidation import q as _q
+from connectors.partitioning import TableWriter
 from connectors.taiwan.layout import FILE_TYPES, PROVENANCE, QUARANTINE_REASONS, VISIT_KEY, FileType, staging_columns
 
 MERGE_REASONS = {
@@ -100,22 +100,26 @@ def _stay_key_sql() -> str:
     return "person_key || '|' || \"HOSP_ID\" || '|' || strftime(\"IN_DATE\", '%Y%m%d')"
 
 
-def consolidate_taiwan(staging: Path, memory_limit: str = "1GB", threads: int = 2) -> ConsolidateReport:
-    """Apply the consolidation rules (module docstring) to ``staging/raw`` and write tables/, quarantine/, merged/."""
+def consolidate_taiwan(staging: Path, memory_limit: str = "1GB", threads: int = 2,
+                       partitions: int = 1) -> ConsolidateReport:
+    """Apply the consolidation rules (module docstring) to ``staging/raw`` and write tables/, quarantine/,
+    merged/; with ``partitions`` > 1, tables/ split into person partitions as it is written
+    (:class:`connectors.partitioning.TableWriter`)."""
     merged = (*VISIT_ORDERS, *ORDER_VISITS)
-    return consolidate(staging, FILE_TYPES, QUARANTINE_REASONS, _rules, merged, memory_limit, threads)
+    return consolidate(staging, FILE_TYPES, QUARANTINE_REASONS, _rules, merged, memory_limit, threads,
+                       partitions, table_columns)
 
 
-def _rules(con: duckdb.DuckDBPyConnection, staging: Path, present: list, report: ConsolidateReport) -> None:
+def _rules(con: duckdb.DuckDBPyConnection, out: TableWriter, present: list, report: ConsolidateReport) -> None:
     keys = {ft.key for ft in present}
     for ft in present:
         if ft.key in VISIT_ORDERS:
-            _visits(con, staging, ft, report)
+            _visits(con, out, ft, report)
         elif ft.key not in ORDER_VISITS:
-            _plain(con, staging, ft, keys)
+            _plain(con, out, ft, keys)
     for ft in present:
         if ft.key in ORDER_VISITS:
-            _orders(con, staging, ft, ORDER_VISITS[ft.key] in keys, report)
+            _orders(con, out, ft, ORDER_VISITS[ft.key] in keys, report)
 
 
 def link_columns(ft: FileType) -> list[str]:
@@ -138,15 +142,15 @@ def _output_columns(ft: FileType, extra: list[str]) -> str:
     return output_columns(ft, extra)
 
 
-def _plain(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, keys: set[str]) -> None:
+def _plain(con: duckdb.DuckDBPyConnection, out: TableWriter, ft: FileType, keys: set[str]) -> None:
     """Non-claim file types: duplicates are removed; specimens need a kept participant."""
     if ft.key == "bb_specimen":
-        _specimens(con, staging, ft, "bb_participant" in keys)
+        _specimens(con, out, ft, "bb_participant" in keys)
         return
-    _copy(con, f"SELECT {_output_columns(ft, [])} FROM u_{ft.key}", staging / "tables" / ft.key / "part-0.parquet")
+    out.write(con, ft.key, f"SELECT {_output_columns(ft, [])} FROM u_{ft.key}")
 
 
-def _specimens(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, participants_present: bool) -> None:
+def _specimens(con: duckdb.DuckDBPyConnection, out: TableWriter, ft: FileType, participants_present: bool) -> None:
     """A specimen whose PARTICIPANT_ID matches no kept participant -> quarantine ``orphan_specimen``
     (e.g. the participant row was quarantined): it cannot be linked to a person."""
     known = (
@@ -159,11 +163,7 @@ def _specimens(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, part
         FROM u_{ft.key} s
         LEFT JOIN ({known}) p ON p.PARTICIPANT_ID = s.PARTICIPANT_ID"""
     )
-    _copy(
-        con,
-        f"SELECT {_output_columns(ft, [])} FROM c_{ft.key} WHERE _has_parent",
-        staging / "tables" / ft.key / "part-0.parquet",
-    )
+    out.write(con, ft.key, f"SELECT {_output_columns(ft, [])} FROM c_{ft.key} WHERE _has_parent")
     con.execute(
         f"""INSERT INTO q_{ft.key}
         SELECT _source_file, _row_number, {_lit(ft.key)}, 'orphan_specimen', 'PARTICIPANT_ID',
@@ -172,7 +172,7 @@ def _specimens(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, part
     )
 
 
-def _visits(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, report: ConsolidateReport) -> None:
+def _visits(con: duckdb.DuckDBPyConnection, out: TableWriter, ft: FileType, report: ConsolidateReport) -> None:
     """Rules (b), (c), (e) for a visit table."""
     k = ft.key
     stay = f", {_stay_key_sql()} AS stay_key" if k in STAY_TABLES else ", CAST(NULL AS VARCHAR) AS stay_key"
@@ -197,7 +197,7 @@ def _visits(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, report:
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE kv_{k} AS
-        SELECT visit_key, {first_stay} AS stay_key, count(*) AS n
+        SELECT visit_key, {first_stay} AS stay_key, count(*) AS n, min({out.partition_sql('person_key')}) AS _part
         FROM ({kept}) GROUP BY visit_key"""
     )
     con.execute(
@@ -206,28 +206,30 @@ def _visits(con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, report:
         QUALIFY row_number() OVER (PARTITION BY visit_key ORDER BY source_file, row_number) = 1"""
     )
     extra = link_columns(ft)
-    _copy(con, f"SELECT {_output_columns(ft, extra)} FROM ({kept})", staging / "tables" / k / "part-0.parquet")
+    out.write(con, k, f"SELECT {_output_columns(ft, extra)} FROM ({kept})")
     report.tables[k].repeated_visit_keys = con.execute(f"SELECT count(*) FROM kv_{k} WHERE n > 1").fetchone()[0]
 
 
 def _orders(
-    con: duckdb.DuckDBPyConnection, staging: Path, ft: FileType, visits_present: bool, report: ConsolidateReport
+    con: duckdb.DuckDBPyConnection, out: TableWriter, ft: FileType, visits_present: bool, report: ConsolidateReport
 ) -> None:
     """Rules (b), (c), (d), (e) for an order table."""
     k, v = ft.key, ORDER_VISITS[ft.key]
     if not visits_present:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE kv_{v} (visit_key VARCHAR, stay_key VARCHAR, n BIGINT)")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE kv_{v} (visit_key VARCHAR, stay_key VARCHAR, n BIGINT, _part INTEGER)")
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE mv_{v}
             (visit_key VARCHAR, kept_source_file VARCHAR, kept_row_number BIGINT)"""
         )
     extra = link_columns(ft)
-    # kept orders: their visit_key matches a kept visit row (kv has one row per visit_key)
-    _copy(
+    # kept orders: their visit_key matches a kept visit row (kv has one row per visit_key), whose
+    # lowest person partition is theirs (the visit key is the link's columns, so this is the placement)
+    out.write(
         con,
-        f"""SELECT {_output_columns(ft, extra)}
+        k,
+        f"""SELECT {_output_columns(ft, extra)}, kv._part
         FROM (SELECT *, {_visit_key_sql()} AS visit_key FROM u_{k}) o JOIN kv_{v} kv USING (visit_key)""",
-        staging / "tables" / k / "part-0.parquet",
+        placed=True,
     )
     # the others: folded into a merged supplementary claim's original, or orphans
     con.execute(

@@ -192,7 +192,9 @@ def register_staging_views(
 
     ``table_columns(file type)``: the consolidated schema (default: Taiwan's).
     ``partition``: (partitioned staging folder, k, replicated tables): the views
-    show partition k's rows, and the whole of the replicated tables.
+    show partition k's rows, and the whole of the replicated tables.  In a
+    partitioned run ``tables_dir/<type>/`` holds the partitions' folders
+    (``_part=<k>/``), and a view of the whole table reads them all.
     """
     from connectors.partitioning import partition_folder
 
@@ -205,9 +207,11 @@ def register_staging_views(
             folder = partition_folder(partition[0], ft.key, partition[1])
         else:
             folder = tables_dir / ft.key
-        files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+        # the whole table: part-0.parquet, or the person partitions' folders of a partitioned run
+        pattern = "*.parquet" if partition is not None and ft.key not in replicated else "**/*.parquet"
+        files = sorted(folder.glob(pattern)) if folder.is_dir() else []
         if files:
-            glob = str(folder / "*.parquet").replace("'", "''")
+            glob = str(folder / pattern).replace("'", "''")
             con.execute(f"CREATE OR REPLACE VIEW stg_{ft.key} AS "
                         f"SELECT * FROM read_parquet('{glob}', hive_partitioning = false)")
         else:

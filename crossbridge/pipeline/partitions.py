@@ -1,9 +1,11 @@
 """Person partitions of a site run: split staging, build OMOP per partition, merge.
 
-With ``settings.partitions`` = N > 1 the stage step ends by splitting the
-consolidated staging by a hash of the person pseudonym
-(``runs/<id>/staging/partitions/<table>/_part=<k>/``, see
-``connectors/partitioning.py``); N is recorded in the stage report, so every
+With ``settings.partitions`` = N > 1 the stage step's consolidation writes the
+consolidated staging split by a hash of the person pseudonym
+(``runs/<id>/staging/tables/<table>/_part=<k>/``; small reference tables stay
+whole; see ``connectors/partitioning.py``), and :func:`split_staging` writes the
+provenance file dictionary every partition build shares
+(``staging/partitions/_files.parquet``); N is recorded in the stage report, so every
 later task uses the N the run was staged with, whatever its own settings say.
 Then, in Airflow one mapped task per partition (``.expand``), in the CLI one
 after the other:
@@ -38,7 +40,7 @@ from crossbridge.pipeline import common
 from crossbridge.settings import Settings
 
 PARTITIONS_DIR = "partitions"  # under the run folder: p<k>/omop.duckdb, p<k>/map.json
-STAGING_PARTITIONS = "partitions"  # under staging/
+STAGING_PARTITIONS = "partitions"  # under staging/: the file dictionary of a partitioned run
 CHECKS_FILE = "checks.json"  # under partitions/p<k>/: the partition's quality-check counts
 FILE_DICTIONARY = "_files.parquet"  # under staging/partitions/: the whole staging's provenance file dictionary
 
@@ -56,19 +58,38 @@ def partition_dir(run: Run, k: int) -> Path:
     return run.path(PARTITIONS_DIR, f"p{k:04d}")
 
 
-def split_staging(p, run: Run, settings: Settings, n: int) -> dict[str, Any]:
-    """Split the run's consolidated staging into ``n`` person partitions; the report for the stage step."""
+def split_staging(p, run: Run, settings: Settings, n: int, written=None) -> dict[str, Any]:
+    """The stage step's partition report: how the consolidated staging lies in ``n`` person partitions.
+
+    ``written``: the :class:`~connectors.partitioning.PartitionReport` of a consolidation that wrote
+    ``staging/tables/`` already split (the site connectors do); otherwise (the inbound feeds) the
+    consolidated tables are split here, one more pass, and put back in ``tables/`` in the same
+    layout (``tables/<type>/_part=<k>/``).  Either way the provenance file dictionary of the whole
+    staging is written for the partition builds.
+    """
     from connectors.partitioning import partition_staging
     from crossbridge.pipeline.site import resolve_ref
 
     t0 = time.perf_counter()
     shutil.rmtree(run.path(PARTITIONS_DIR), ignore_errors=True)  # builds of an earlier staging are void
-    out = run.path("staging", STAGING_PARTITIONS)
-    rep = partition_staging(run.path("staging", "tables"), out, p.layout.FILE_TYPES,
-                            resolve_ref(p.table_columns_function), n,
-                            memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads)
-    _write_file_dictionary(p, run, out / FILE_DICTIONARY)
-    return {**rep.to_dict(), "seconds": round(time.perf_counter() - t0, 3)}
+    tables = run.path("staging", "tables")
+    if written is None:
+        out = run.path("staging", "_split")
+        rep = partition_staging(tables, out, p.layout.FILE_TYPES, resolve_ref(p.table_columns_function), n,
+                                memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads)
+        for table, entry in rep.tables.items():
+            if entry["placement"] != "replicated" and (out / table).is_dir():
+                shutil.rmtree(tables / table)
+                shutil.move(str(out / table), str(tables / table))
+        shutil.rmtree(out, ignore_errors=True)
+    else:
+        rep = written
+    dictionary = run.path("staging", STAGING_PARTITIONS)
+    shutil.rmtree(dictionary, ignore_errors=True)
+    dictionary.mkdir(parents=True)
+    _write_file_dictionary(p, run, dictionary / FILE_DICTIONARY)
+    return {**rep.to_dict(), "split_while_consolidating": written is not None,
+            "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def _write_file_dictionary(p, run: Run, target: Path) -> None:
@@ -117,7 +138,7 @@ def map_partition(p, run: Run, settings: Settings, k: int) -> dict[str, Any]:
     try:
         common.register_staging_views(
             con, run.path("staging", "tables"), p.layout.FILE_TYPES, resolve_ref(p.table_columns_function),
-            partition=(run.path("staging", STAGING_PARTITIONS), k, replicated))
+            partition=(run.path("staging", "tables"), k, replicated))
         tables = list(site.table_mappings)
         dictionary = str(run.path("staging", STAGING_PARTITIONS, FILE_DICTIONARY)).replace("'", "''")
         result = build_omop(con, common.cdm_source_meta(run, settings, p.site, vocab), site=site, tables=tables,

@@ -10,6 +10,8 @@ and exposes the stages as module functions (what the DAGs and the CLI call).
 
 from __future__ import annotations
 
+import inspect
+
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,16 +86,19 @@ def stage(p: SitePipeline, run: Run, settings: Settings, progress: Callable | No
             settings.stage_workers,
             **{kw: getattr(settings, name) or None for kw, name in p.stage_settings},
         )
-        cons = resolve_ref(p.consolidate_function)(
-            staging, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
-        )
+        n = int(settings.partitions)
+        consolidate = resolve_ref(p.consolidate_function)
+        # a consolidation that can split tables/ into the person partitions as it writes them does so
+        fused = n > 1 and "partitions" in inspect.signature(consolidate).parameters
+        cons = consolidate(staging, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads,
+                           **({"partitions": n} if fused else {}))
         report["read"] = read.to_dict()
         report["consolidate"] = cons.to_dict()
-        report["partitions"] = int(settings.partitions)
-        if settings.partitions > 1:
+        report["partitions"] = n
+        if n > 1:
             from crossbridge.pipeline.partitions import split_staging
 
-            report["partition"] = split_staging(p, run, settings, int(settings.partitions))
+            report["partition"] = split_staging(p, run, settings, n, cons.partition if fused else None)
     return run.stage_report("stage")
 
 

@@ -22,9 +22,9 @@ pytestmark = pytest.mark.slow
 SECRET = {"CROSSBRIDGE_SITE_SECRET": "e2e-secret"}  # the site runs' secret (tests/e2e/e2e_cli.py)
 
 
-def _ingest(feed: str, landing: Path, work: Path, *extra: str) -> dict:
-    proc = crossbridge("ingest", feed, "--in", str(landing), "--workdir", str(work), *extra, env=SECRET,
-                       check=False)
+def _ingest(feed: str, landing: Path, work: Path, *extra: str, env: dict | None = None) -> dict:
+    proc = crossbridge("ingest", feed, "--in", str(landing), "--workdir", str(work), *extra,
+                       env={**SECRET, **(env or {})}, check=False)
     runs = sorted((work / "runs").glob(f"*-{feed}-*")) if (work / "runs").exists() else []
     assert runs, f"no run folder\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     return {"summary": json.loads((runs[-1] / "summary.json").read_text()), "dir": runs[-1], "proc": proc}
@@ -64,6 +64,37 @@ def test_hl7v2_dag_run_reconciles_messages_with_the_generator(hl7_feed, hl7_run)
     # the derived FHIR files: every resource staged, merged or quarantined (the replaced patients merged)
     assert sum(s["rows_in_derived"].values()) == sum(m["resources"].values())
     assert s["rows_merged"] == {"Patient.ndjson": {"replaced_patient": expected["merges"]}}
+
+
+def test_hl7v2_feed_in_person_partitions_gives_the_tables_of_one_build(hl7_feed, hl7_run, tmp_path):
+    """A feed's consolidation writes whole tables; the stage step then splits them into the same
+    layout as the sites' (``staging/tables/<table>/_part=<k>/``), and the partition builds merge
+    into the tables of one build."""
+    from connectors.warehouse.checksums import table_checksums
+
+    parts = _ingest("hl7v2", hl7_feed[0], tmp_path / "w", "--site", "taiwan", "--no-airflow",
+                    env={"CROSSBRIDGE_PARTITIONS": "2"})
+    assert parts["summary"]["state"] == "succeeded", parts["proc"].stderr[-3000:]
+    assert parts["summary"]["reconciled"] is True
+    stage = json.loads((parts["dir"] / "stages" / "stage.json").read_text())
+    assert stage["partitions"] == 2 and stage["partition"]["split_while_consolidating"] is False
+    split = [t for t, e in stage["partition"]["tables"].items() if e["placement"] != "replicated" and e["rows"]]
+    assert split
+    for table in split:
+        folder = parts["dir"] / "staging" / "tables" / table
+        assert not list(folder.glob("*.parquet")), table  # the whole table was replaced by its partitions
+        per = stage["partition"]["tables"][table]["rows_per_partition"]
+        assert sum(per) == stage["partition"]["tables"][table]["rows"]
+        assert sorted(p.name for p in folder.iterdir()) == [f"_part={k}" for k in range(2) if per[k]]
+
+    def sums(run_dir):
+        out = table_checksums(run_dir / "omop.duckdb")
+        out.pop("cdm_source")
+        out.pop("lineage_rows", None)
+        return out
+
+    assert sums(parts["dir"]) == sums(hl7_run["dir"])
+    assert parts["summary"]["rows_out"] == hl7_run["summary"]["rows_out"]
 
 
 def test_hl7v2_run_writes_visits_measurements_and_a_valid_fhir_export(hl7_run):
