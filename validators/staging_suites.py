@@ -96,19 +96,46 @@ def _matches_any(value_sql: str, patterns: Iterable[str]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- building
+@dataclass(frozen=True)
+class StagingSpec:
+    """An expectation as declared, without Great Expectations: its GX class name, keyword arguments
+    and meta (what :func:`staging_expectations` gives with ``specs=True``)."""
+
+    expectation: str  # the GX class name, e.g. ExpectColumnValuesToNotBeNull
+    kwargs: dict
+    meta: dict
+    description: str
+
+
+class _SpecNamespace:
+    """Stands for ``gx.expectations``: each ``Expect…`` attribute builds a :class:`StagingSpec`."""
+
+    def __getattr__(self, name: str):
+        if not name.startswith("Expect"):
+            raise AttributeError(name)
+
+        def build(*, meta: dict, description: str, **kwargs) -> StagingSpec:
+            return StagingSpec(name, kwargs, meta, description)
+
+        return build
+
+
 def staging_expectations(
-    file_types: Iterable, table_columns: Callable[[Any], list[tuple[str, str]]], *, today: dt.date | None = None
+    file_types: Iterable, table_columns: Callable[[Any], list[tuple[str, str]]], *, today: dt.date | None = None,
+    specs: bool = False,
 ) -> dict[str, list]:
     """Per staging view (``stg_<key>``), the GX expectations generated from the file type's declarations.
 
     ``table_columns(ft)`` gives the consolidated schema ``[(name, arrow type)]``;
     ``today`` bounds dates ("not in the future"; default: today).  Raises
     :class:`StagingSuiteError` for a declaration that names a missing column or
-    file type.
+    file type.  ``specs``: the same declarations as :class:`StagingSpec` objects, without
+    importing Great Expectations (what the person-partition tasks count,
+    :mod:`validators.staging_partitions`).
     """
     today = today or dt.date.today()
     tables = {ft.key: _table(ft, table_columns) for ft in file_types}
-    E = gx().expectations
+    E = _SpecNamespace() if specs else gx().expectations
     out: dict[str, list] = {}
     for t in tables.values():
         exps = _columns_checks(E, t) + _value_checks(E, t, today) + _key_checks(E, t) + _link_checks(E, t, tables)
@@ -141,7 +168,8 @@ def _exp(cls, check: str, subject: str | None, why: str, qualifier: str | None =
 
 
 def _rows(E, check: str, subject: str | None, why: str, sql: str, qualifier: str | None = None):
-    return _exp(counted_rows_class(), check, subject, why, qualifier, unexpected_rows_query=_gx_sql(sql))
+    cls = E.ExpectNoUnexpectedRows if isinstance(E, _SpecNamespace) else counted_rows_class()
+    return _exp(cls, check, subject, why, qualifier, unexpected_rows_query=_gx_sql(sql))
 
 
 _CLASSES: dict[str, Any] = {}
@@ -410,7 +438,7 @@ def build_suite(name: str, expectations: list):
 # ---------------------------------------------------------------------------------------------- running
 def run_staging_suites(
     database, file_types: Iterable, table_columns, *, today: dt.date | None = None,
-    data_docs_run: str | None = None,
+    data_docs_run: str | None = None, counted: dict | None = None,
 ) -> list[dict]:
     """Validate every ``stg_<key>`` view of ``database`` (a run's work DuckDB) with its generated suite.
 
@@ -422,20 +450,88 @@ def run_staging_suites(
     Raises :class:`StagingSuiteError` when a suite or its result has fewer
     expectations than declared.  With ``data_docs_run`` the results are also
     published to the session's GX Data Docs under that run name.
+
+    ``counted``: expectations already counted in the person partitions
+    (:mod:`validators.staging_partitions`), ``{"counts": {"<view>|<id>": (unexpected, elements)},
+    "errors": {"<view>|<id>": message}}``, added up: they are not run again; their records come
+    from the counts (and, with ``data_docs_run``, their results go into the Data Docs as the
+    suite ``staging.<view>.counted_in_partitions``).  Records keep the declared order.
     """
+    from validators.staging_partitions import count_key, counted_record
+
     file_types = list(file_types)
     declared = staging_expectations(file_types, table_columns, today=today)
+    counts = dict((counted or {}).get("counts", {}))
+    errors = dict((counted or {}).get("errors", {}))
     records: list[dict] = []
     opened = isinstance(database, (str, os.PathLike))
     session = open_session(database) if opened else database
     try:
-        suites = {view: build_suite(f"staging.{view}", exps) for view, exps in declared.items()}
         for view, exps in declared.items():
-            records += _validate(session, view, suites[view], len(exps), exps, data_docs_run)
+            done = {e.meta["id"]: e for e in exps if count_key(view, e.meta["id"]) in counts.keys() | errors.keys()}
+            run = [e for e in exps if e.meta["id"] not in done]
+            by_id: dict[str, dict] = {}
+            if run:
+                suite = build_suite(f"staging.{view}", run)
+                by_id = {r["expectation"]: r for r in _validate(session, view, suite, len(run), run, data_docs_run)}
+            for ident, e in done.items():
+                key = count_key(view, ident)
+                if key in errors:
+                    by_id[ident] = _record(view, e.meta, "error", None, None,
+                                           f"{e.meta.get('why', '')}: counted in the person partitions: {errors[key]}")
+                else:
+                    by_id[ident] = counted_record(view, e.meta, type(e).__name__, *counts[key])
+            if done and data_docs_run:
+                _publish_counted(session, view, list(done.values()), by_id, data_docs_run)
+            records += [by_id[e.meta["id"]] for e in exps]
     finally:
         if opened:
             session.close()
     return records
+
+
+#: suffix of the Data Docs suites that show the staging expectations counted in the person partitions
+COUNTED_SUITE_SUFFIX = "counted_in_partitions"
+
+
+def _publish_counted(session, view: str, exps: list, by_id: dict[str, dict], run_name: str) -> None:
+    """Put the expectations of ``view`` counted in the person partitions into the Data Docs: a suite
+    ``staging.<view>.counted_in_partitions`` of the same expectations, whose results are the summed counts."""
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationSuiteValidationResult,
+        ExpectationValidationResult,
+    )
+
+    results = []
+    for e in exps:
+        rec = by_id[e.meta["id"]]
+        if rec["status"] == "error":
+            results.append(ExpectationValidationResult(
+                success=False, expectation_config=e.configuration, result={},
+                exception_info={"raised_exception": True, "exception_message": rec["detail"],
+                                "exception_traceback": f"counted in the person partitions: {rec['detail']}"}))
+            continue
+        unexpected, elements = rec["unexpected_count"], rec["element_count"]
+        if type(e).__name__ == counted_rows_class().__name__:
+            result = {"observed_value": unexpected}
+        else:
+            result = {"element_count": elements, "unexpected_count": unexpected, "partial_unexpected_list": [],
+                      "unexpected_percent": (100.0 * unexpected / elements) if elements and unexpected is not None
+                      else None}
+        results.append(ExpectationValidationResult(success=rec["status"] == "passed", expectation_config=e.configuration,
+                                                   result=result))
+    passed = sum(1 for r in results if r.success)
+    name = f"staging.{view}.{COUNTED_SUITE_SUFFIX}"
+    suite = gx().ExpectationSuite(name=name, expectations=list(exps))
+    result = ExpectationSuiteValidationResult(
+        success=passed == len(results), results=results, suite_name=name,
+        statistics={"evaluated_expectations": len(results), "successful_expectations": passed,
+                    "unsuccessful_expectations": len(results) - passed,
+                    "success_percent": 100.0 * passed / len(results) if results else None},
+        meta={"active_batch_definition": {"datasource_name": "person partitions", "data_asset_name": view},
+              "batch_markers": {}, "batch_spec": {"counted_in": "person partitions", "table_name": view,
+                                                  "data_asset_name": view}})
+    session.publish(suite, result, run_name=run_name, batch_name=f"{view}.{COUNTED_SUITE_SUFFIX}")
 
 
 #: BASIC results without examples: GX fetches a column check's examples with a query of their own over

@@ -184,6 +184,12 @@ def open_work_db(run: Run, settings: Settings, path: Path | None = None) -> tupl
     return con, vocab_meta
 
 
+def staging_day(run: Run) -> date:
+    """The day that bounds the staging checks' dates ("not in the future") for a run: the day it
+    started (UTC), so that the partition tasks and the validate stage, whenever they run, judge alike."""
+    return date.fromisoformat(str(run.summary()["started"])[:10])
+
+
 def register_staging_views(
     con: duckdb.DuckDBPyConnection, tables_dir: Path, file_types: Iterable, table_columns=None,
     partition: tuple[Path, int, Iterable[str]] | None = None,

@@ -119,6 +119,7 @@ def map_partition(p, run: Run, settings: Settings, k: int) -> dict[str, Any]:
     from mappings.omop_cdm_v54.build import build_omop
     from validators.dqd.catalogue import declared_checks
     from validators.partition_checks import partition_check_counts
+    from validators.staging_partitions import staging_partition_counts
 
     n = partitions_of(run)
     if n == 1:
@@ -146,6 +147,9 @@ def map_partition(p, run: Run, settings: Settings, k: int) -> dict[str, Any]:
         t_checks = time.perf_counter()
         # the quality checks whose counts add up over partitions, counted here, in parallel
         checks = partition_check_counts(con, declared_checks(sorted(result.to_dict()["rows_out"])))
+        # and the staging expectations that add up, on this partition's staged rows
+        checks["staging"] = staging_partition_counts(con, p.layout.FILE_TYPES, resolve_ref(p.table_columns_function),
+                                                     replicated, today=common.staging_day(run))
         checks_seconds = round(time.perf_counter() - t_checks, 3)
         con.execute("CHECKPOINT")
     except BaseException:
@@ -159,7 +163,8 @@ def map_partition(p, run: Run, settings: Settings, k: int) -> dict[str, Any]:
     report = {"partition": k, "partitions": n, "started": started, "seconds": round(time.perf_counter() - t0, 3),
               "database": str(target), "host": socket.gethostname(), **result.to_dict(),
               "checks": {"counted": len(checks["counts"]), "errors": len(checks["errors"]),
-                         "seconds": checks_seconds}}
+                         "staging_counted": len(checks["staging"]["counts"]),
+                         "staging_errors": len(checks["staging"]["errors"]), "seconds": checks_seconds}}
     write_json_atomic(out / "map.json", report)
     return report
 
@@ -171,14 +176,22 @@ def partition_check_totals(run: Run) -> dict[str, Any]:
 
     n = partitions_of(run)
     if n == 1:
-        return {"counts": {}, "errors": {}}
+        return {"counts": {}, "errors": {}, "staging": {"counts": {}, "errors": {}}}
     docs = []
     for k in range(n):
         path = partition_dir(run, k) / CHECKS_FILE
         if not path.exists():
             raise PartitionChecksError(f"partition {k} has no check counts ({path}): its map task did not finish")
         docs.append(json.loads(path.read_text(encoding="utf-8")))
-    return added_up(docs, n)
+    totals = added_up(docs, n)
+    # the staging expectations' counts, added up the same way (all partitions bounded dates by one day)
+    days = {(d.get("staging") or {}).get("today") for d in docs}
+    if len(days) > 1:
+        raise PartitionChecksError(f"the partitions counted the staging checks with different days {sorted(map(str, days))}")
+    totals["staging"] = added_up([{"partition": d["partition"], "partitions": d["partitions"],
+                                   **{k: (d.get("staging") or {}).get(k, {}) for k in ("counts", "errors")}}
+                                  for d in docs], n)
+    return totals
 
 
 def merge(p, run: Run, settings: Settings, con, vocab: dict[str, Any]) -> dict[str, Any]:

@@ -60,7 +60,8 @@ def validate_run(run: Run, settings: Settings, site: str, file_types, table_colu
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="staging-suites") as pool:
                 staging_job = pool.submit(run_staging_suites, staging_session, file_types, table_columns,
-                                          data_docs_run=run.run_id)
+                                          today=common.staging_day(run), data_docs_run=run.run_id,
+                                          counted=counted["staging"])
                 try:
                     result = validate_omop(session, database_label=str(run.path("omop.duckdb")), tables=written,
                                            overrides=overrides, data_docs=True, build_data_docs=False,
@@ -98,6 +99,7 @@ def validate_run(run: Run, settings: Settings, site: str, file_types, table_colu
         "quality_json": str(qdir / "quality.json"),
         "seconds": round(result.seconds, 3),
         "counted_in_partitions": len(counted["counts"]) + len(counted["errors"]),
+        "staging_counted_in_partitions": len(counted["staging"]["counts"]) + len(counted["staging"]["errors"]),
     }
     if result.outcome == "failed":  # keep the verdict in summary.json: the gate fails the stage below
         data = run.summary()

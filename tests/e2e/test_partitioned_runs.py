@@ -80,6 +80,12 @@ def _quality_records(run_dir: Path) -> list[tuple]:
             for c in doc["checks"]]
 
 
+def _staging_records(run_dir: Path) -> list[tuple]:
+    doc = json.loads((run_dir / "quality" / "quality.json").read_text())
+    return [(s["table"], s["expectation"], s["status"], s["unexpected_count"], s["element_count"])
+            for s in doc["staging"]]
+
+
 def test_checks_counted_in_partitions_give_the_records_of_one_build(tw_partitioned, tw_run):
     """The quality checks the partition tasks counted, added up, judge the run exactly as one build's
     validation does; the validate stage ran only the others."""
@@ -89,12 +95,21 @@ def test_checks_counted_in_partitions_give_the_records_of_one_build(tw_partition
         report = json.loads((tw_partitioned["dir"] / "partitions" / f"p{k:04d}" / "map.json").read_text())
         assert report["checks"]["counted"] > 300 and report["checks"]["errors"] == 0
     assert _quality_records(tw_partitioned["dir"]) == _quality_records(tw_run["dir"])
+    # the staging expectations too: those that add up were counted in the partitions, the rest (structure,
+    # unique keys, the reference tables every partition reads whole) ran on the whole staging
+    assert validated["staging_counted_in_partitions"] > 100
+    assert all(json.loads((tw_partitioned["dir"] / "partitions" / f"p{k:04d}" / "map.json").read_text())
+               ["checks"]["staging_counted"] == validated["staging_counted_in_partitions"] for k in range(3))
+    assert _staging_records(tw_partitioned["dir"]) == _staging_records(tw_run["dir"])
     # the Data Docs show them too, per table, beside the suites GX ran on the merged database
     index = Path(validated["data_docs"])
     counted_pages = [p for p in (index.parent / "validations").rglob("*.html") if "counted_in_partitions" in p.parts]
-    tables = {p.parts[-5] for p in counted_pages}  # omop/<table>/counted_in_partitions/<run>/<time>/<page>
+    # <omop|staging>/<table>/counted_in_partitions/<run>/<time>/<page>
+    tables = {p.parts[-5] for p in counted_pages if p.parts[-6] == "omop"}
     assert {"person", "condition_occurrence", "drug_exposure", "visit_occurrence"} <= tables
-    assert len(counted_pages) == len(tables)
+    views = {p.parts[-5] for p in counted_pages if p.parts[-6] == "staging"}
+    assert {"stg_opdte", "stg_opdto", "stg_enrol"} <= views and not views & {"stg_drug", "stg_hosb"}
+    assert len(counted_pages) == len(tables) + len(views)
 
 
 def test_partition_check_counts_add_up_to_the_counts_of_the_merged_database(tw_partitioned, monkeypatch):
