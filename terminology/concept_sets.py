@@ -240,7 +240,7 @@ def _base_ctes(pats: str, system: str, include_descendants: bool, date: _dt.date
     d = f"DATE {_lit(date.isoformat())}" if date else None
     concept_date = f"AND {d} BETWEEN c.valid_start_date AND c.valid_end_date" if d else ""
     rel_date = f"AND {d} BETWEEN r.valid_start_date AND r.valid_end_date" if d else ""
-    descendants = f"""
+    descendants = """
         UNION ALL
         SELECT DISTINCT a.descendant_concept_id, 'descendant'
         FROM concept_ancestor AS a JOIN direct AS d ON d.concept_id = a.ancestor_concept_id

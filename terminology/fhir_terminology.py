@@ -687,7 +687,7 @@ def _import_codesystem(doc: _Doc, vocabulary_id: str | None, offset: int, versio
 
     # designations
     lang_case = " ".join(f"WHEN '{k}' THEN {v}" for k, v in LANGUAGE_SUBTAGS.items())
-    con.execute(f"""CREATE TEMP TABLE d AS
+    con.execute("""CREATE TEMP TABLE d AS
         SELECT pos, k, path, json_type(de) AS dtype, json_type(de, '$.value') AS vtype,
                json_extract_string(de, '$.value') AS value, json_type(de, '$.language') AS ltype,
                coalesce(json_extract_string(de, '$.language'), $lang::VARCHAR) AS language

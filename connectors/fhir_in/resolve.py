@@ -211,7 +211,7 @@ def resolve_staging(staging: Path, memory_limit: str = "1GB", threads: int = 2) 
         for key in BY_KEY:
             _source(con, f"raw_{key}", staging / "raw" / key, empty_raw_table(key))
         _duplicates(con)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _refdata AS SELECT r.* FROM refraw r ANTI JOIN _drop d "
+        con.execute("CREATE OR REPLACE TEMP TABLE _refdata AS SELECT r.* FROM refraw r ANTI JOIN _drop d "
                     "ON d._source_file = r._source_file AND d._row_number = r._row_number")
         _why_not_staged(con)
 

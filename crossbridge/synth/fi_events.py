@@ -443,7 +443,6 @@ def purchases(p: FiPersons, x: Extras, visits: dict[str, np.ndarray], start_m: n
     """Kela purchases from 1995: chronic refills about every 90 days (packages for ~90 days) and
     acute purchases after primary-care visits; ~0.3% are followed by a return (negative packages).
     Columns: pid, day, drug, vnr, plkm, sk1 (-1 none), korv and kakorv (cents; NO_AMOUNT = empty), laji, ref."""
-    n = p.n
     treat = (x.drug >= 0) & x.treated & (p.onset < NEVER)
     pp, cc = np.nonzero(treat)
     first = np.maximum(np.maximum(p.onset[pp, cc] + rng.integers(0, 30, pp.size), p.entry[pp]), KELA_FROM)

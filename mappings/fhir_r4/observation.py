@@ -43,7 +43,6 @@ def _observation(ctx: ExportContext, table: str, prefix: str, laboratory: bool) 
              concept_join("u", c("unit_concept_id")), concept_join("vc", c("value_as_concept_id"))]
     number, string = c("value_as_number"), c("value_as_string")
     value_src = c("value_source_value") if table == "measurement" else "NULL"
-    value_concept = c("value_as_concept_id")
     rid = f"'{prefix}' || CAST(t.{key} AS VARCHAR)"
     values = [
         J.field("valueQuantity", f"CASE WHEN {number} IS NOT NULL THEN {_quantity(ctx, table, number)} END"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa

@@ -7,7 +7,6 @@ import re
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pytest
 from finland_raw import BAD_HETU, HETU, row
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -62,7 +62,7 @@ CASES = {  # case -> (bad message, site, reason, column, text the detail must co
                           "Taiwan national ID"),
     "Taiwan id by shape": (adt(ids=f"MR1^^^HOSP^MR~{TW_BAD}^^^MOI"), "taiwan", "invalid_national_id", "PID-3",
                            "repetition 2"),
-    "Taiwan id (NI)": (adt(ids=f"B12345678^^^MOI^NI"), "taiwan", "invalid_national_id", "PID-3", "Taiwan"),
+    "Taiwan id (NI)": (adt(ids="B12345678^^^MOI^NI"), "taiwan", "invalid_national_id", "PID-3", "Taiwan"),
     "hetu (NNFIN)": (adt(ids=f"{FI_BAD}^^^DVV^NNFIN"), "finland", "invalid_national_id", "PID-3", "henkilötunnus"),
     "hetu (NI, Finland)": (adt(ids=f"{FI_BAD}^^^DVV^NI"), "finland", "invalid_national_id", "PID-3", "henkilötunnus"),
     "NI without a site": (adt(ids="XYZ123^^^MOI^NI"), None, "invalid_national_id", "PID-3", "no recognisable country"),

@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from connectors.layout import Link
 from connectors.partitioning import (
     PARTITION_COLUMN,
-    PartitionInvariantError,
     partition_folder,
     partition_of_sql,
     partition_staging,

@@ -6,7 +6,6 @@ import copy
 import json
 import re
 from datetime import date
-from pathlib import Path
 from urllib.parse import unquote
 
 import jsonschema

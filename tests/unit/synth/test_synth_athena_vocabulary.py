@@ -99,8 +99,8 @@ def test_proportions_and_statuses(voc):
                         WHERE r.concept_id_1 = u.concept_id AND r.relationship_id = 'Concept replaced by'
                           AND t.invalid_reason IS NULL AND t.vocabulary_id = u.vocabulary_id)""") == 0
     assert _one(con, "SELECT count(*) FROM concept WHERE invalid_reason = 'U'") > 50
-    assert _one(con, f"SELECT max(concept_id) FROM concept") < K.LOCAL_CONCEPT_ID_START
-    assert _one(con, f"SELECT min(concept_id) FROM concept WHERE vocabulary_id = 'ICD10CM'") >= BULK_ID_START
+    assert _one(con, "SELECT max(concept_id) FROM concept") < K.LOCAL_CONCEPT_ID_START
+    assert _one(con, "SELECT min(concept_id) FROM concept WHERE vocabulary_id = 'ICD10CM'") >= BULK_ID_START
 
 
 CODE_FORMATS = {
