@@ -92,9 +92,17 @@ def bench_size(size: str, counts: list[int], out: Path) -> list[dict]:
         subprocess.run(["rm", "-rf", str(work)], check=True)
         run_id = f"bench-taiwan-p{n}"
         common = ["--work", str(work), "--landing", str(landing), "--run-id", run_id, "--partitions", str(n)]
-        stage_s, stage_peak = _step(["--task", "stage", *common])
-        maps = [_step(["--task", "map", "--k", str(k), *common]) for k in range(n)] if n > 1 else []
-        merge_s, merge_peak = _step(["--task", "merge", *common])
+        try:
+            stage_s, stage_peak = _step(["--task", "stage", *common])
+            maps = [_step(["--task", "map", "--k", str(k), *common]) for k in range(n)] if n > 1 else []
+            merge_s, merge_peak = _step(["--task", "merge", *common])
+        except RuntimeError as exc:  # a configuration that fails (e.g. out of memory) is a result too
+            reason = [line for line in str(exc).splitlines() if line.strip()]
+            r = {"size": size, "partitions": n, "state": "failed", "rows_in": None,
+                 "error": next((line for line in reversed(reason) if "Error" in line), reason[-1] if reason else "")}
+            rows.append(r)
+            print(json.dumps(r), flush=True)
+            continue
         summary = json.loads((work / "runs" / run_id / "summary.json").read_text())
         stage_rep = json.loads((work / "runs" / run_id / "stages" / "stage.json").read_text())
         rows_in = int(stage_rep["read"]["rows_in"])
@@ -146,6 +154,9 @@ def main(argv=None) -> int:
     print(f"{'size':>5} {'N':>3} {'rows in':>12} {'stage s':>8} {'map med':>8} {'map max':>8} {'map sum':>8} "
           f"{'peak MB':>8} {'merge s':>8} {'wall(N w)':>9} {'rows/s(N w)':>11}")
     for r in results:
+        if r["state"] == "failed":
+            print(f"{r['size']:>5} {r['partitions']:>3} failed: {r['error']}")
+            continue
         rate = round(r["rows_in"] / r["projected_wall_seconds_with_n_workers"]) if r["rows_in"] else 0
         print(f"{r['size']:>5} {r['partitions']:>3} {r['rows_in'] or 0:>12,} {r['stage_seconds']:>8} "
               f"{r['map_task_seconds_median']:>8} {r['map_task_seconds_max']:>8} {r['map_work_seconds']:>8} "

@@ -57,6 +57,26 @@ def _tables(con: duckdb.DuckDBPyConnection, catalog: str) -> set[str]:
         [catalog]).fetchall()}
 
 
+def _create_sorted(con: duckdb.DuckDBPyConnection, table: str, union: str, order: str) -> None:
+    """``CREATE TABLE table AS <union> <order>``.  DuckDB (2.0) cannot sort a union of scans of
+    attached databases larger than its memory limit: it fails at once with an out-of-memory error
+    (15.8M visit_occurrence rows from 4 partitions at 1500MB), while the same rows copied into a
+    temporary table first sort and spill.  So when the direct statement runs out of memory, the rows
+    are copied, then sorted."""
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {_q(table)} AS SELECT * FROM ({union}){order}")
+        return
+    except duckdb.OutOfMemoryException:
+        if not order:
+            raise
+    staged = "_cb_merge_rows"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS {union}")
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {_q(table)} AS SELECT * FROM {staged}{order}")
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {staged}")
+
+
 def merge_partitions(con: duckdb.DuckDBPyConnection, parts: Sequence[Path], tables: Sequence[str], *,
                      person_tables: set[str], order_by: dict[str, str]) -> MergeReport:
     """Write ``tables`` (and code_usage, lineage_rows) into ``con`` from the partition databases ``parts``.
@@ -87,7 +107,7 @@ def merge_partitions(con: duckdb.DuckDBPyConnection, parts: Sequence[Path], tabl
             key = order_by.get(table)
             order = f" ORDER BY {_q(key)}" if key else ""
             con.execute("SET preserve_insertion_order = true")
-            con.execute(f"CREATE OR REPLACE TABLE {_q(table)} AS SELECT * FROM ({union}){order}")
+            _create_sorted(con, table, union, order)
             if key:
                 dup = con.execute(f"SELECT {_q(key)}, count(*) FROM {_q(table)} GROUP BY 1 HAVING count(*) > 1 "
                                   f"ORDER BY 1 LIMIT 5").fetchall()
