@@ -31,7 +31,7 @@ from terminology.omop_cdm import CDM
 from validators.dqd import catalogue, sql
 from validators.dqd.expectation import check_result, passes
 from validators.dqd.spec import CheckSpec
-from validators.gx_engine import GxSession, exception_message, gx
+from validators.gx_engine import COUNTED_SUITE_SUFFIX, GxSession, exception_message, gx
 from validators.sql_text import quote_ident
 
 #: tables the DQD skips by default (vocabulary tables: checked when the vocabulary is built)
@@ -298,8 +298,6 @@ def validate_omop(
                              suites={t: len(s.expectations) for t, s in suites.items()})
 
 
-#: suffix of the Data Docs suites that show the checks counted in the person partitions
-COUNTED_SUITE_SUFFIX = "counted_in_partitions"
 
 
 def _publish_counted(session: GxSession, specs: list[CheckSpec], records: dict[str, dict[str, Any]],
@@ -309,15 +307,11 @@ def _publish_counted(session: GxSession, specs: list[CheckSpec], records: dict[s
     table one suite ``omop.<table>.counted_in_partitions`` of the same expectations, whose results
     are the summed counts (what the DQD expectation would have given on the merged database; the
     partition tasks ran the same SQL, :mod:`validators.partition_checks`)."""
-    from great_expectations.core.expectation_validation_result import (
-        ExpectationSuiteValidationResult,
-        ExpectationValidationResult,
-    )
+    from great_expectations.core.expectation_validation_result import ExpectationValidationResult
 
     from validators.dqd.expectation import register
 
     expectation_class = register()
-    g = gx()
     per_table: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
     for spec in specs:
         rec = records.get(spec.check_id)
@@ -343,18 +337,8 @@ def _publish_counted(session: GxSession, specs: list[CheckSpec], records: dict[s
                     expectation_config=expectation.configuration,
                     **check_result(rec["check_id"], rec["num_violated_rows"], rec["num_denominator_rows"],
                                    rec["threshold_value"])))
-        passed = sum(1 for r in results if r.success)
-        name = f"omop.{table}.{COUNTED_SUITE_SUFFIX}"
-        suite = g.ExpectationSuite(name=name, expectations=[e for e, _ in items])
-        result = ExpectationSuiteValidationResult(
-            success=passed == len(results), results=results, suite_name=name,
-            statistics={"evaluated_expectations": len(results), "successful_expectations": passed,
-                        "unsuccessful_expectations": len(results) - passed,
-                        "success_percent": 100.0 * passed / len(results) if results else None},
-            meta={"active_batch_definition": {"datasource_name": "person partitions", "data_asset_name": table},
-                  "batch_markers": {}, "batch_spec": {"counted_in": "person partitions", "table_name": table,
-                                                      "data_asset_name": table}})
-        session.publish(suite, result, run_name=run_name, batch_name=f"{table}.{COUNTED_SUITE_SUFFIX}")
+        session.publish_counted(f"omop.{table}.{COUNTED_SUITE_SUFFIX}", [e for e, _ in items], results, table,
+                                run_name, batch_name=f"{table}.{COUNTED_SUITE_SUFFIX}")
 
 
 def _expectation(expectation_class, spec: CheckSpec, query: str, index: int = 0, *, counted_in: str | None = None):

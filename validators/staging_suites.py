@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from validators.gx_engine import exception_message, gx, open_session
+from validators.gx_engine import COUNTED_SUITE_SUFFIX, exception_message, gx, open_session
 from validators.sql_text import quote_ident as _q
 from validators.sql_text import quote_literal as _lit
 
@@ -490,17 +490,12 @@ def run_staging_suites(
     return records
 
 
-#: suffix of the Data Docs suites that show the staging expectations counted in the person partitions
-COUNTED_SUITE_SUFFIX = "counted_in_partitions"
 
 
 def _publish_counted(session, view: str, exps: list, by_id: dict[str, dict], run_name: str) -> None:
     """Put the expectations of ``view`` counted in the person partitions into the Data Docs: a suite
     ``staging.<view>.counted_in_partitions`` of the same expectations, whose results are the summed counts."""
-    from great_expectations.core.expectation_validation_result import (
-        ExpectationSuiteValidationResult,
-        ExpectationValidationResult,
-    )
+    from great_expectations.core.expectation_validation_result import ExpectationValidationResult
 
     results = []
     for e in exps:
@@ -520,18 +515,8 @@ def _publish_counted(session, view: str, exps: list, by_id: dict[str, dict], run
                       else None}
         results.append(ExpectationValidationResult(success=rec["status"] == "passed", expectation_config=e.configuration,
                                                    result=result))
-    passed = sum(1 for r in results if r.success)
-    name = f"staging.{view}.{COUNTED_SUITE_SUFFIX}"
-    suite = gx().ExpectationSuite(name=name, expectations=list(exps))
-    result = ExpectationSuiteValidationResult(
-        success=passed == len(results), results=results, suite_name=name,
-        statistics={"evaluated_expectations": len(results), "successful_expectations": passed,
-                    "unsuccessful_expectations": len(results) - passed,
-                    "success_percent": 100.0 * passed / len(results) if results else None},
-        meta={"active_batch_definition": {"datasource_name": "person partitions", "data_asset_name": view},
-              "batch_markers": {}, "batch_spec": {"counted_in": "person partitions", "table_name": view,
-                                                  "data_asset_name": view}})
-    session.publish(suite, result, run_name=run_name, batch_name=f"{view}.{COUNTED_SUITE_SUFFIX}")
+    session.publish_counted(f"staging.{view}.{COUNTED_SUITE_SUFFIX}", exps, results, view, run_name,
+                            batch_name=f"{view}.{COUNTED_SUITE_SUFFIX}")
 
 
 #: BASIC results without examples: GX fetches a column check's examples with a query of their own over
