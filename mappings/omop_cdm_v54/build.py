@@ -202,6 +202,9 @@ def _table_exists(con, table: str) -> bool:
     )
 
 
+PROV_IDS = "_cb_prov_ids"  # temp table: the provenance id of every row a build wrote (one per row and source row)
+
+
 def _union(selects: Sequence[str]) -> str:
     return "\nUNION ALL\n".join(f"SELECT * FROM ({s})" for s in selects)
 
@@ -376,6 +379,10 @@ def _build(
     rows: dict[str, int] = {}
     inters: list[str] = []
     try:
+        # the provenance ids of every row written, for the lineage counts; each table's intermediate is
+        # dropped once its ids are here (keeping them all until the end held the whole build in memory:
+        # out of memory above ~12M source rows at a 1500MB limit, docs/performance.md)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {PROV_IDS} (p BIGINT)")
         for name, sql in site.shared_sql(s):  # in order: later relations read earlier ones
             if name == s.files and file_dictionary is not None:
                 sql = f"SELECT t, f, fi, n, r_min, r_max FROM {file_dictionary}"
@@ -396,6 +403,9 @@ def _build(
             _check_required(con, table, inter)
             _write(con, table, inter, mode)
             rows[table] = con.execute(f"SELECT count(*) FROM {inter}").fetchone()[0]
+            con.execute(f"INSERT INTO {PROV_IDS} SELECT unnest({PROV_COL}) FROM {inter}")
+            if not keep_intermediates:
+                con.execute(f"DROP TABLE {inter}")
 
         if tables is None or "cdm_source" in selected:
             inter = "_cb_prov_cdm_source"
@@ -413,9 +423,7 @@ def _build(
             con.execute(f"CREATE OR REPLACE TABLE {CODE_USAGE_TABLE} AS {site.code_usage_sql(s)}")
             code_usage = con.sql(f"SELECT * FROM {CODE_USAGE_TABLE}").to_arrow_table()
 
-        prov_union = "\nUNION ALL\n".join(f"SELECT unnest({PROV_COL}) AS p FROM {i}" for i in inters) or (
-            "SELECT NULL::BIGINT AS p WHERE false"
-        )
+        prov_union = f"SELECT p FROM {PROV_IDS}"
         lineage = dict(con.execute(lineage_sql(prov_union, s.files)).fetchall())
         if used_rows_for:
             con.execute(f"CREATE OR REPLACE TABLE {USED_ROWS_TABLE} AS "
@@ -427,6 +435,7 @@ def _build(
         if not keep_intermediates:
             for inter in inters:
                 con.execute(f"DROP TABLE IF EXISTS {inter}")
+            con.execute(f"DROP TABLE IF EXISTS {PROV_IDS}")
             for rel in shared_tables:
                 con.execute(f"DROP TABLE IF EXISTS {rel}")
     return BuildResult(
