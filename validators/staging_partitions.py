@@ -159,14 +159,14 @@ def counted_record(view: str, meta: dict, kind: str, unexpected: int, elements: 
     expectation (its ``meta`` and GX class name ``kind``) from its counts added up over the partitions.
     A column expectation on a view with no rows has no unexpected count (GX gives none); the detail of
     a failure has no examples."""
-    from validators.staging_suites import _record
+    from validators.staging_suites import staging_record
 
     if kind in _COLUMN_KINDS and not elements:
         unexpected = None
     why = meta.get("why", "")
     if not unexpected:
-        return _record(view, meta, "passed", unexpected, elements, why)
-    return _record(view, meta, "failed", unexpected, elements,
+        return staging_record(view, meta, "passed", unexpected, elements, why)
+    return staging_record(view, meta, "failed", unexpected, elements,
                    f"{unexpected} of {elements} rows break: {why} (counted in the person partitions)")
 
 

@@ -463,12 +463,13 @@ def run_staging_suites(
     declared = staging_expectations(file_types, table_columns, today=today)
     counts = dict((counted or {}).get("counts", {}))
     errors = dict((counted or {}).get("errors", {}))
+    counted_keys = counts.keys() | errors.keys()
     records: list[dict] = []
     opened = isinstance(database, (str, os.PathLike))
     session = open_session(database) if opened else database
     try:
         for view, exps in declared.items():
-            done = {e.meta["id"]: e for e in exps if count_key(view, e.meta["id"]) in counts.keys() | errors.keys()}
+            done = {e.meta["id"]: e for e in exps if count_key(view, e.meta["id"]) in counted_keys}
             run = [e for e in exps if e.meta["id"] not in done]
             by_id: dict[str, dict] = {}
             if run:
@@ -477,7 +478,7 @@ def run_staging_suites(
             for ident, e in done.items():
                 key = count_key(view, ident)
                 if key in errors:
-                    by_id[ident] = _record(view, e.meta, "error", None, None,
+                    by_id[ident] = staging_record(view, e.meta, "error", None, None,
                                            f"{e.meta.get('why', '')}: counted in the person partitions: {errors[key]}")
                 else:
                     by_id[ident] = counted_record(view, e.meta, type(e).__name__, *counts[key])
@@ -532,7 +533,7 @@ def _validate(session, view: str, suite, declared: int, exps: list, data_docs_ru
             result = _with_examples(session, view, suite, result)
     except Exception as exc:  # noqa: BLE001  (any failure to run a suite is reported as its records' error)
         msg = f"{view}: suite could not run: {type(exc).__name__}: {exc}"
-        return [_record(view, e.meta, "error", None, None, msg) for e in exps]
+        return [staging_record(view, e.meta, "error", None, None, msg) for e in exps]
     if len(result.results) != declared:
         raise StagingSuiteError(f"{view}: {len(result.results)} expectation results but {declared} declared")
     if data_docs_run:
@@ -563,7 +564,8 @@ def _with_examples(session, view: str, suite, result):
     return result
 
 
-def _record(view, meta, status, unexpected, elements, detail) -> dict:
+def staging_record(view, meta, status, unexpected, elements, detail) -> dict:
+    """One staging record (what :func:`run_staging_suites` returns per expectation)."""
     return {"table": view, "expectation": meta["id"], "column": meta.get("column"), "status": status,
             "unexpected_count": unexpected, "element_count": elements, "detail": detail}
 
@@ -574,13 +576,13 @@ def _result_record(view: str, r, rows: int | None) -> dict:
     why = meta.get("why", "")
     error = exception_message(r.exception_info)
     if error is not None:
-        return _record(view, meta, "error", None, rows, f"{why}: {error}")
+        return staging_record(view, meta, "error", None, rows, f"{why}: {error}")
     unexpected = res.get("unexpected_count")
     if unexpected is None and isinstance(res.get("observed_value"), int):  # UnexpectedRowsExpectation
         unexpected = res["observed_value"]
     elements = res.get("element_count", rows)
     if r.success:
-        return _record(view, meta, "passed", unexpected, elements, why)
+        return staging_record(view, meta, "passed", unexpected, elements, why)
     detail = why
     if unexpected is not None:
         detail = f"{unexpected} of {elements if elements is not None else '?'} rows break: {why}"
@@ -590,4 +592,4 @@ def _result_record(view: str, r, rows: int | None) -> dict:
     mismatched = (res.get("details") or {}).get("mismatched")
     if mismatched:
         detail += f"; columns {mismatched}"
-    return _record(view, meta, "failed", unexpected, elements, detail)
+    return staging_record(view, meta, "failed", unexpected, elements, detail)
